@@ -1,0 +1,1 @@
+"""Live training sessions streamed over WebSockets."""

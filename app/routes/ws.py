@@ -1,0 +1,5 @@
+"""The live labs' WebSocket endpoints."""
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["live"])

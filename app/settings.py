@@ -1,0 +1,48 @@
+"""Every limit and path of the server, each a `PLAYGROUND_*` environment variable with a safe default."""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PLAYGROUND_", env_ignore_empty=True, extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    templates_dir: Path = ROOT / "templates"
+    static_dir: Path = ROOT / "static"
+
+    # Hosts the server answers for (TrustedHostMiddleware); "*" answers any, e.g. a classroom LAN IP.
+    allowed_hosts: list[str] = ["*"]
+    # Origins a WebSocket may come from besides the page's own host (scheme://host:port).
+    allowed_origins: list[str] = []
+    # Non-browser clients (the benchmark, scripts) send no Origin; browsers always do.
+    allow_missing_origin: bool = True
+
+    max_sessions: int = Field(120, ge=1, le=10_000)
+    ws_max_message_bytes: int = Field(64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    # Token bucket for inbound socket messages: a dragged slider stays far below it.
+    message_rate: float = Field(60.0, gt=0)
+    message_burst: int = Field(120, ge=1)
+    # Frames per second a session sends at most; the trainer ticks at this rate.
+    frame_rate: float = Field(40.0, gt=0, le=240)
+    # Threads that run TensorFlow work, off the event loop.
+    tf_threads: int = Field(2, ge=1, le=64)
+    # Compiled trainers kept (one per architecture); older ones are dropped so memory stays flat.
+    max_traces: int = Field(24, ge=2, le=1000)
+    # Start new architectures on a plain trace and swap in the XLA-compiled step once it is built.
+    use_xla: bool = True
+
+    max_upload_bytes: int = Field(8 * 1024 * 1024, ge=1024)
+    max_image_pixels: int = Field(4096 * 4096, ge=1)
+    max_image_side: int = Field(8192, ge=1)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
