@@ -20,7 +20,9 @@ LABS: tuple[Lab, ...] = (
         "XOR and friends: hidden layers, activations and decision boundaries, trained live.",
         live=True,
     ),
-    Lab("backprop", "Backpropagation", "The chain rule through three sigmoid neurons, step by step."),
+    Lab(
+        "backprop", "Backpropagation", "The chain rule through three sigmoid neurons, step by step."
+    ),
     Lab("convolution", "Convolution and pooling", "Kernels, edge detection, activations, pooling."),
     Lab("images", "Working with images", "Loading, formats, normalization and manipulation."),
     Lab("cnn", "CNN training", "Train a small convolutional network; classify dog photos."),

@@ -36,7 +36,9 @@ class MlpConfig(_Message):
     dataset: Dataset = "xor"
     noise: float = Field(0.0, ge=0.0, le=0.5)
     train_ratio: float = Field(0.5, ge=0.1, le=0.9)
-    features: list[Feature] = Field(default_factory=lambda: ["x1", "x2"], min_length=1, max_length=7)
+    features: list[Feature] = Field(
+        default_factory=lambda: ["x1", "x2"], min_length=1, max_length=7
+    )
     hidden: list[Annotated[int, Field(ge=1, le=MAX_NEURONS)]] = Field(
         default_factory=lambda: [4, 2], max_length=MAX_LAYERS
     )

@@ -10,7 +10,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="PLAYGROUND_", env_ignore_empty=True, extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="PLAYGROUND_", env_ignore_empty=True, extra="ignore"
+    )
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
@@ -31,6 +33,9 @@ class Settings(BaseSettings):
     message_burst: int = Field(120, ge=1)
     # Frames per second a session sends at most; the trainer ticks at this rate.
     frame_rate: float = Field(40.0, gt=0, le=240)
+    # Sides of the output's decision grid and of each drawn hidden neuron's grid.
+    grid_size: int = Field(64, ge=8, le=128)
+    neuron_grid_size: int = Field(16, ge=4, le=64)
     # Threads that run TensorFlow work, off the event loop.
     tf_threads: int = Field(2, ge=1, le=64)
     # Compiled trainers kept (one per architecture); older ones are dropped so memory stays flat.

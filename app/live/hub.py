@@ -1,15 +1,288 @@
-"""Registry of live sessions: the cap, and the trainer that steps them all."""
+"""Registry of live sessions: the cap, the compiled trainers they share, and the ticker that trains them.
 
+Every tick (`frame_rate` per second) each group of sessions with work runs one compiled call in a
+bounded thread pool, off the event loop; groups run in parallel up to `tf_threads`.
+"""
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
+from pydantic import ValidationError
+
+from app.live.group import Group
+from app.live.session import ARCH_FIELDS, DATA_FIELDS, Session
+from app.protocol import (
+    MAX_LAYERS,
+    MAX_NEURONS,
+    MAX_STEPS_PER_FRAME,
+    DataMessage,
+    MlpConfig,
+    StateMessage,
+)
 from app.settings import Settings
+from models.datasets import DOMAIN
+from models.mlp import Architecture, Trainer
+
+log = logging.getLogger(__name__)
+
+
+class ServerFull(Exception):
+    pass
 
 
 class Hub:
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.sessions: set = set()
+        self.sessions: set[Session] = set()
+        self.groups: dict[tuple[Architecture, bool], Group] = {}
+        self.trainers: OrderedDict[Architecture, Trainer] = OrderedDict()
+        self._pool: ThreadPoolExecutor | None = None
+        self._compiler: ThreadPoolExecutor | None = None
+        self._compiling: set[tuple[Architecture, int]] = set()
+        self._ticker: asyncio.Task | None = None
+        self.frames_sent = 0
 
+    # -- lifecycle -------------------------------------------------------------------------
     @asynccontextmanager
     async def lifespan(self, app):
-        yield
+        self._pool = ThreadPoolExecutor(self.settings.tf_threads, thread_name_prefix="tf")
+        self._compiler = ThreadPoolExecutor(1, thread_name_prefix="xla")
+        self._ticker = asyncio.create_task(self._run_ticker())
+        try:
+            yield
+        finally:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+            self._compiler.shutdown(wait=False, cancel_futures=True)
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def limits(self) -> dict:
+        return {
+            "max_layers": MAX_LAYERS,
+            "max_neurons": MAX_NEURONS,
+            "max_steps_per_frame": MAX_STEPS_PER_FRAME,
+            "frame_rate": self.settings.frame_rate,
+            "max_message_bytes": self.settings.ws_max_message_bytes,
+        }
+
+    # -- sessions --------------------------------------------------------------------------
+    def open(self) -> Session:
+        if len(self.sessions) >= self.settings.max_sessions:
+            raise ServerFull(
+                f"The server is full: {self.settings.max_sessions} sessions are open. "
+                "Try again in a minute."
+            )
+        session = Session(MlpConfig())
+        self.sessions.add(session)
+        self._place(session)
+        session.send(self._state(session))
+        session.send(self._data(session))
+        return session
+
+    def close(self, session: Session) -> None:
+        session.closed = True
+        self.sessions.discard(session)
+        self._unplace(session)
+
+    def _state(self, session: Session) -> StateMessage:
+        return StateMessage(
+            version=session.version,
+            config=session.config,
+            running=session.running,
+            diverged=session.diverged,
+            limits=self.limits(),
+        )
+
+    def _data(self, session: Session) -> DataMessage:
+        x_tr, y_tr, x_te, y_te = session.data
+
+        def rows(x, y):
+            return [
+                [round(float(a), 4), round(float(b), 4), int(c)]
+                for (a, b), c in zip(x, y, strict=True)
+            ]
+
+        return DataMessage(
+            version=session.version, domain=DOMAIN, train=rows(x_tr, y_tr), test=rows(x_te, y_te)
+        )
+
+    def _trainer(self, padded: Architecture) -> Trainer:
+        trainer = self.trainers.get(padded)
+        if trainer is None:
+            s = self.settings
+            trainer = Trainer(padded, s.grid_size, s.neuron_grid_size, DOMAIN)
+            self.trainers[padded] = trainer
+            self._evict_trainers()
+        self.trainers.move_to_end(padded)
+        return trainer
+
+    def _evict_trainers(self) -> None:
+        # Dropping a trainer frees its traces; those a group still uses stay.
+        in_use = {g.padded for g in self.groups.values()}
+        for key in list(self.trainers):
+            if len(self.trainers) <= self.settings.max_traces:
+                break
+            if key not in in_use:
+                del self.trainers[key]
+
+    def _place(self, session: Session) -> None:
+        """Puts the session in the group of its padded architecture and speed class."""
+        key = (session.arch.padded, session.is_max_speed)
+        group = self.groups.get(key)
+        if group is None:
+            s = self.settings
+            group = Group(self._trainer(key[0]), key[1], s.grid_size, s.neuron_grid_size)
+            self.groups[key] = group
+        session.gen += 1
+        session.step = 0
+        session.diverged = False
+        session.needs_frame = True
+        group.add(session)
+
+    def _unplace(self, session: Session) -> None:
+        group = session.group
+        if group is None:
+            return
+        group.remove(session)
+        if group.empty:
+            self.groups = {k: g for k, g in self.groups.items() if g is not group}
+
+    # -- control messages ------------------------------------------------------------------
+    def configure(self, session: Session, changes: dict) -> None:
+        """Applies a partial config; on a bad value nothing changes and the error names it."""
+        try:
+            config = MlpConfig.model_validate({**session.config.model_dump(), **changes})
+        except ValidationError as e:
+            session.send_error(*_describe(e, changes))
+            return
+        old = session.config
+        changed = {k for k in changes if getattr(old, k) != getattr(config, k)}
+        session.config = config
+        session.version += 1
+        if changed & DATA_FIELDS:
+            session.load_data()
+        restart = bool(changed & (DATA_FIELDS | ARCH_FIELDS))
+        moves = "speed" in changed and (old.speed == "max") != (config.speed == "max")
+        if restart or moves:
+            step = session.step
+            weights = [p[session.slot].copy() for p in session.group.params]
+            self._unplace(session)
+            self._place(session)
+            if not restart:  # a speed change moves the network it trains to the other group
+                session.step = step
+                for p, w in zip(session.group.params, weights, strict=True):
+                    p[session.slot] = w
+        elif session.group is not None:
+            session.group.set_rates(session)
+            session.needs_frame = not session.running
+        session.send(self._state(session))
+        if changed & DATA_FIELDS:
+            session.send(self._data(session))
+
+    def play(self, session: Session) -> None:
+        if session.diverged:
+            self._restart(session)
+        session.running = True
+        session.send(self._state(session))
+
+    def pause(self, session: Session) -> None:
+        session.running = False
+        session.send(self._state(session))
+
+    def step(self, session: Session) -> None:
+        if session.diverged:
+            self._restart(session)
+        session.running = False
+        session.single_step = True
+        session.send(self._state(session))
+
+    def reset(self, session: Session) -> None:
+        session.running = False
+        self._restart(session)
+        session.send(self._state(session))
+
+    def _restart(self, session: Session) -> None:
+        group = session.group
+        session.gen += 1
+        session.step = 0
+        session.diverged = False
+        session.needs_frame = True
+        group.load(session)
+
+    # -- the ticker ------------------------------------------------------------------------
+    async def _run_ticker(self) -> None:
+        period = 1.0 / self.settings.frame_rate
+        loop = asyncio.get_running_loop()
+        while True:
+            started = loop.time()
+            try:
+                await self.tick()
+            except Exception:  # one bad tick must not stop every session's training
+                log.exception("training tick failed")
+            await asyncio.sleep(max(0.0, period - (loop.time() - started)))
+
+    async def tick(self) -> None:
+        """One call per group with work, in parallel in the TF pool; then frames go out."""
+        loop = asyncio.get_running_loop()
+        work = []
+        for group in list(self.groups.values()):
+            prepared = group.prepare()
+            if prepared is not None:
+                inputs, jobs = prepared
+                work.append(
+                    (group, inputs, loop.run_in_executor(self._pool, _call, group, inputs, jobs))
+                )
+        for group, inputs, future in work:
+            results, seconds, k_max = await future
+            group.adapt_max_steps(seconds, k_max)
+            for result in results:
+                if group.apply(result):
+                    self._deliver(result)
+            self._maybe_compile(group, inputs)
+
+    def _deliver(self, result) -> None:
+        session = result.job.session
+        if not result.finite and not session.diverged:
+            session.diverged = True
+            session.running = False
+            session.send(self._state(session))
+        session.offer_frame(result.text, result.data)
+        self.frames_sent += 1
+
+    def _maybe_compile(self, group: Group, inputs: tuple) -> None:
+        """Builds the XLA version of a group's call in the background; calls switch when ready."""
+        if not self.settings.use_xla:
+            return
+        trainer, capacity = group.trainer, len(group.slots)
+        key = (trainer.arch, capacity)
+        if capacity in trainer.xla_ready or key in self._compiling:
+            return
+        self._compiling.add(key)
+        future = self._compiler.submit(trainer.compile_xla, inputs)
+        future.add_done_callback(lambda f: self._compiling.discard(key))
+
+
+def _call(group: Group, inputs: tuple, jobs) -> tuple[list, float, int]:
+    started = time.perf_counter()
+    params, metrics, frames = group.trainer(inputs)
+    seconds = time.perf_counter() - started
+    return group.build_frames(jobs, params, metrics, frames), seconds, int(inputs[-1].max())
+
+
+def _describe(error: ValidationError, changes: dict) -> tuple[str, str | None]:
+    """Keras-style: the field, the value received and what is allowed."""
+    first = error.errors()[0]
+    loc = [str(p) for p in first["loc"]]
+    field = loc[0] if loc else None
+    value = changes.get(field, first.get("input")) if field else first.get("input")
+    shown = repr(value)
+    if len(shown) > 80:
+        shown = shown[:77] + "..."
+    where = ".".join(loc) or "config"
+    return f"Invalid {where}: {first['msg']}. Received: {field}={shown}", field

@@ -1,0 +1,243 @@
+"""Sessions that share a compiled trainer, stacked on a leading axis and trained in one call."""
+
+import json
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from app.live.session import N_POINTS, Session
+from models.mlp import FEATURES, Architecture, Trainer, feature_selector
+
+START_MAX_STEPS = 64
+MAX_STEPS_CAP = 20_000
+MAX_SPEED_CALL_SECONDS = 1 / 60  # at "max", K grows until one call takes about this long
+
+
+@dataclass
+class SlotJob:
+    """What the trainer needs to build one slot's frame; a snapshot, safe to read off the loop."""
+
+    slot: int
+    session: Session
+    gen: int
+    version: int
+    step0: int
+    k: int
+    n_train: int
+    arch: Architecture
+    running: bool
+
+
+@dataclass
+class FrameResult:
+    job: SlotJob
+    params: list[np.ndarray]
+    text: str
+    data: bytes
+    finite: bool
+
+
+class Group:
+    """Slots of one padded architecture (and speed class), with their stacked arrays.
+
+    Capacity grows in powers of two so that XLA compiles few shapes.
+    """
+
+    def __init__(self, trainer: Trainer, max_speed: bool, grid_size: int, neuron_grid_size: int):
+        self.trainer = trainer
+        self.padded = trainer.arch
+        self.max_speed = max_speed
+        self.max_steps = START_MAX_STEPS
+        self.grid_size = grid_size
+        self.neuron_grid_size = neuron_grid_size
+        self.slots: list[Session | None] = []
+        self._alloc(1)
+
+    def _alloc(self, capacity: int) -> None:
+        old = len(self.slots)
+        sizes, d = self.padded.sizes, self.padded.n_inputs
+
+        def grow(a: np.ndarray | None, shape, dtype=np.float32) -> np.ndarray:
+            new = np.zeros((capacity, *shape), dtype)
+            if a is not None:
+                new[:old] = a
+            return new
+
+        first = old == 0
+        self.params = [
+            grow(None if first else self.params[i], p_shape)
+            for i, p_shape in enumerate(_param_shapes(sizes))
+        ]
+        self.masks = [
+            grow(None if first else self.masks[i], (n,)) for i, n in enumerate(self.padded.hidden)
+        ]
+        self.x_tr = grow(None if first else self.x_tr, (N_POINTS, 2))
+        self.y_tr = grow(None if first else self.y_tr, (N_POINTS,))
+        self.n_tr = grow(None if first else self.n_tr, (), np.int32)
+        self.x_te = grow(None if first else self.x_te, (N_POINTS, 2))
+        self.y_te = grow(None if first else self.y_te, (N_POINTS,))
+        self.n_te = grow(None if first else self.n_te, (), np.int32)
+        self.sel = grow(None if first else self.sel, (len(FEATURES), d))
+        self.lr = grow(None if first else self.lr, ())
+        self.l1 = grow(None if first else self.l1, ())
+        self.l2 = grow(None if first else self.l2, ())
+        self.seed = grow(None if first else self.seed, (), np.int32)
+        self.slots += [None] * (capacity - old)
+
+    @property
+    def empty(self) -> bool:
+        return all(s is None for s in self.slots)
+
+    def add(self, session: Session) -> None:
+        """Places the session in a free slot (growing if full) with fresh weights and its data."""
+        if None not in self.slots:
+            self._alloc(len(self.slots) * 2)
+        slot = self.slots.index(None)
+        self.slots[slot] = session
+        session.group, session.slot = self, slot
+        self.load(session)
+
+    def remove(self, session: Session) -> None:
+        self.slots[session.slot] = None
+        session.group, session.slot = None, -1
+
+    def load(self, session: Session) -> None:
+        """Writes the session's data, features, masks and initial weights into its slot."""
+        s, c = session.slot, session.config
+        x_tr, y_tr, x_te, y_te = session.data
+        self.x_tr[s], self.y_tr[s], self.x_te[s], self.y_te[s] = 0, 0, 0, 0
+        self.x_tr[s, : len(x_tr)], self.y_tr[s, : len(y_tr)] = x_tr, y_tr
+        self.x_te[s, : len(x_te)], self.y_te[s, : len(y_te)] = x_te, y_te
+        self.n_tr[s], self.n_te[s] = len(x_tr), len(x_te)
+        self.sel[s] = feature_selector(c.features, self.padded.n_inputs)
+        for m, mask in zip(self.masks, session.arch.masks(), strict=True):
+            m[s] = mask
+        for p, init in zip(self.params, session.initial_params(), strict=True):
+            p[s] = init
+        self.seed[s] = c.seed
+        self.set_rates(session)
+
+    def set_rates(self, session: Session) -> None:
+        """Learning rate and penalties: they change the running network without a restart."""
+        s, c = session.slot, session.config
+        self.lr[s] = c.learning_rate
+        self.l1[s] = c.regularization_rate if c.regularization == "l1" else 0.0
+        self.l2[s] = c.regularization_rate if c.regularization == "l2" else 0.0
+
+    def prepare(self) -> tuple[tuple, list[SlotJob]] | None:
+        """Snapshots the inputs of one call, or None when no slot wants a frame."""
+        jobs, k = [], np.zeros(len(self.slots), np.int32)
+        steps = np.zeros(len(self.slots), np.int32)
+        for s, session in enumerate(self.slots):
+            if session is None:
+                continue
+            training = session.running or session.single_step
+            if not (training or session.needs_frame):
+                continue
+            k[s] = session.steps_per_frame(self.max_steps) if training else 0
+            steps[s] = session.step
+            jobs.append(
+                SlotJob(
+                    s,
+                    session,
+                    session.gen,
+                    session.version,
+                    session.step,
+                    int(k[s]),
+                    int(self.n_tr[s]),
+                    session.arch,
+                    training,
+                )
+            )
+            session.needs_frame = False
+            session.single_step = False
+        if not jobs:
+            return None
+        inputs = (
+            [p.copy() for p in self.params], [m.copy() for m in self.masks],
+            self.x_tr, self.y_tr, self.n_tr.copy(), self.x_te, self.y_te, self.n_te.copy(),
+            self.sel.copy(), self.lr.copy(), self.l1.copy(), self.l2.copy(), self.seed.copy(),
+            steps, k,
+        )  # fmt: skip
+        return inputs, jobs
+
+    def adapt_max_steps(self, seconds: float, k_used: int) -> None:
+        """At max speed, scales K so that one call takes about `MAX_SPEED_CALL_SECONDS`."""
+        if not self.max_speed or k_used <= 0 or seconds <= 0:
+            return
+        ideal = k_used * MAX_SPEED_CALL_SECONDS / seconds
+        # Geometric smoothing: a single slow call (a GC pause, a compile) does not collapse K.
+        self.max_steps = int(np.clip(math.sqrt(self.max_steps * ideal), 1, MAX_STEPS_CAP))
+
+    def build_frames(self, jobs: list[SlotJob], params, metrics, frames) -> list[FrameResult]:
+        """Per slot: its real weights, the frame's JSON and its binary grids. Runs off the loop."""
+        g2, n2 = self.grid_size**2, self.neuron_grid_size**2
+        shown = min(self.padded.hidden[0], 8) if self.padded.hidden else 0
+        results = []
+        for job in jobs:
+            s, arch = job.slot, job.arch
+            mine = [p[s] for p in params]
+            real = arch.unpad(mine)
+            m = metrics[s]
+            finite = bool(np.all(np.isfinite(m))) and all(np.all(np.isfinite(p)) for p in real)
+            row = frames[s]
+            blocks = [row[:g2]]
+            for layer, drawn in enumerate(arch.drawn[1:-1]):
+                start = g2 + layer * shown * n2
+                blocks.append(row[start : start + drawn * n2])
+            data = b"".join(b.tobytes() for b in blocks)
+            step = job.step0 + job.k
+            frame = {
+                "type": "frame",
+                "version": job.version,
+                "step": step,
+                "epoch": round(step * arch.batch_size / max(job.n_train, 1), 3),
+                "loss": _finite(m[0]),
+                "test_loss": _finite(m[1]),
+                "accuracy": _finite(m[2]),
+                "test_accuracy": _finite(m[3]),
+                "diverged": not finite,
+                "running": job.running and finite,
+                "steps_per_frame": job.k,
+                "grid_size": self.grid_size,
+                "neuron_grid_size": self.neuron_grid_size,
+                "domain": self.trainer.domain,
+                "layers": list(arch.sizes),
+                "drawn": list(arch.drawn),
+                "weights": [_rounded(w[: arch.drawn[i], : arch.drawn[i + 1]]) for i, w in enumerate(real[0::2])],
+                "biases": [_rounded(b[: arch.drawn[i + 1]]) for i, b in enumerate(real[1::2])],
+                "frame_bytes": len(data),
+            }  # fmt: skip
+            text = json.dumps(frame, allow_nan=False, separators=(",", ":"))
+            results.append(FrameResult(job, mine, text, data, finite))
+        return results
+
+    def apply(self, result: FrameResult) -> bool:
+        """Writes a slot's new weights back unless the session moved or restarted meanwhile."""
+        job = result.job
+        session = job.session
+        if session.closed or session.group is not self or session.slot != job.slot:
+            return False
+        if session.gen != job.gen:
+            return False
+        for p, new in zip(self.params, result.params, strict=True):
+            p[job.slot] = new
+        session.step = job.step0 + job.k
+        return True
+
+
+def _param_shapes(sizes: tuple[int, ...]) -> list[tuple[int, ...]]:
+    shapes = []
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
+        shapes += [(fan_in, fan_out), (fan_out,)]
+    return shapes
+
+
+def _finite(v: float) -> float | None:
+    return round(float(v), 6) if math.isfinite(v) else None
+
+
+def _rounded(a: np.ndarray) -> list:
+    # Non-finite weights only occur with `diverged`; they travel as 0 so the JSON stays valid.
+    return np.round(np.nan_to_num(a, nan=0.0, posinf=0.0, neginf=0.0), 4).tolist()

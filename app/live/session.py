@@ -1,0 +1,89 @@
+"""One browser tab's training session: its config, status, and what waits to be sent to it."""
+
+import asyncio
+import math
+from collections import deque
+
+import numpy as np
+
+from app.protocol import ErrorMessage, MlpConfig
+from models.datasets import GENERATORS, train_test_split
+from models.mlp import Architecture, init_params
+
+N_POINTS = 500
+# Changing these re-initialises the weights; the other fields apply to the running network.
+DATA_FIELDS = frozenset({"dataset", "noise", "train_ratio", "seed"})
+ARCH_FIELDS = frozenset({"features", "hidden", "activation", "batch_size"})
+
+
+class Session:
+    """State of one session. Only the event loop touches it; the trainer works on snapshots."""
+
+    def __init__(self, config: MlpConfig):
+        self.config = config
+        self.version = 0
+        self.running = False
+        self.single_step = False
+        self.diverged = False
+        self.needs_frame = True
+        self.step = 0
+        self.gen = 0  # bumped whenever the weights are re-initialised: stale results are dropped
+        self.group = None
+        self.slot = -1
+        self._outbox: deque[str] = deque()
+        self._frame: tuple[str, bytes] | None = None
+        self._wake = asyncio.Event()
+        self.closed = False
+        self.load_data()
+
+    @property
+    def arch(self) -> Architecture:
+        c = self.config
+        return Architecture(len(c.features), tuple(c.hidden), c.activation, c.batch_size)
+
+    @property
+    def is_max_speed(self) -> bool:
+        return self.config.speed == "max"
+
+    def load_data(self) -> None:
+        c = self.config
+        x, y = GENERATORS[c.dataset](N_POINTS, c.noise, c.seed)
+        self.data = train_test_split(x, y, c.train_ratio, c.seed)
+
+    def initial_params(self) -> list[np.ndarray]:
+        return self.arch.pad(init_params(self.arch, self.config.seed))
+
+    def steps_per_frame(self, max_speed_steps: int) -> int:
+        """Steps the next frame trains: the chosen integer, one epoch, or the group's adaptive K."""
+        speed = self.config.speed
+        epoch = math.ceil(len(self.data[0]) / self.config.batch_size)
+        if self.single_step and speed == "max":
+            return epoch
+        if speed == "epoch":
+            return epoch
+        if speed == "max":
+            return max_speed_steps
+        return speed
+
+    def send(self, message) -> None:
+        """Queues a control message (never dropped, sent before the next frame)."""
+        self._outbox.append(message.model_dump_json())
+        self._wake.set()
+
+    def send_error(self, message: str, field: str | None = None) -> None:
+        self.send(ErrorMessage(message=message, field=field))
+
+    def offer_frame(self, text: str, data: bytes) -> None:
+        """Latest frame wins: a slow client gets fewer frames, never a backlog."""
+        self._frame = (text, data)
+        self._wake.set()
+
+    async def next_outgoing(self) -> tuple[str | None, tuple[str, bytes] | None]:
+        """Waits for something to send: queued control messages first, then the newest frame."""
+        while not self._outbox and self._frame is None:
+            self._wake.clear()
+            await self._wake.wait()
+        if self._outbox:
+            return self._outbox.popleft(), None
+        frame, self._frame = self._frame, None
+        return None, frame

@@ -1,0 +1,328 @@
+"""Dense classifiers on 2-D points, trained many at a time with compiled TensorFlow calls.
+
+A network's parameters are `[W0, b0, W1, b1, …]`; everything here is *stacked*: a leading axis of
+size C holds C independent networks of one `Architecture` (C students' sessions), so one call trains
+them all. One call runs up to K steps in-graph (`tf.while_loop`), each network its own k ≤ K, then
+evaluates the losses, the decision grid and every drawn neuron's small grid. Python and dispatch are
+paid once per frame, not per step.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+
+FEATURES = ("x1", "x2", "x1_sq", "x2_sq", "x1x2", "sin_x1", "sin_x2")
+ACTIVATIONS = {"tanh": tf.tanh, "relu": tf.nn.relu, "sigmoid": tf.sigmoid, "linear": tf.identity}
+MAX_DRAWN = 8  # neurons per layer that get a grid and weights on the wire
+WIDTHS = (8, 16, 32, 50)  # hidden layers are padded to one of these widths and masked
+N_METRICS = 4  # loss, test_loss, accuracy, test_accuracy
+_GOLDEN = 0x9E3779B9
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """What a compiled trainer depends on; sessions that agree on it share one trace.
+
+    Args:
+        n_inputs: Number of input features, 1 to 7.
+        hidden: Hidden layer sizes, e.g. `(4, 2)`; `()` is one logistic neuron.
+        activation: Hidden activation, a key of `ACTIVATIONS`.
+        batch_size: Examples per gradient step.
+    """
+
+    n_inputs: int
+    hidden: tuple[int, ...]
+    activation: str
+    batch_size: int
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        return (self.n_inputs, *self.hidden, 1)
+
+    @property
+    def drawn(self) -> tuple[int, ...]:
+        return tuple(min(n, MAX_DRAWN) for n in self.sizes)
+
+    @property
+    def padded(self) -> "Architecture":
+        """The shape this network trains in: all features, every hidden layer one width from
+        `WIDTHS`, the spare neurons masked. Networks that pad alike share one compiled trace, so a
+        student changing a layer from 4 to 5 neurons needs no new trace."""
+        width = next(w for w in WIDTHS if w >= max(self.hidden, default=1))
+        hidden = (width,) * len(self.hidden)
+        return Architecture(len(FEATURES), hidden, self.activation, self.batch_size)
+
+    def masks(self) -> list[np.ndarray]:
+        """Per hidden layer of `padded`, 1.0 for this network's real neurons and 0.0 for padding."""
+        width = self.padded.hidden[0] if self.hidden else 0
+        return [(np.arange(width) < n).astype(np.float32) for n in self.hidden]
+
+    def pad(self, params: list[np.ndarray]) -> list[np.ndarray]:
+        """Places this network's `params` into zero arrays of the `padded` architecture's shape.
+
+        Padding weights start at zero and stay there: a masked neuron outputs 0, so no gradient
+        reaches its weights, and the penalties' gradients vanish at 0.
+        """
+        out = []
+        sizes = self.padded.sizes
+        for layer, (w, b) in enumerate(zip(params[0::2], params[1::2], strict=True)):
+            wp = np.zeros((sizes[layer], sizes[layer + 1]), np.float32)
+            bp = np.zeros(sizes[layer + 1], np.float32)
+            wp[: w.shape[0], : w.shape[1]] = w
+            bp[: b.shape[0]] = b
+            out += [wp, bp]
+        return out
+
+    def unpad(self, params: list[np.ndarray]) -> list[np.ndarray]:
+        """The real parameters out of padded ones (the inverse of `pad`)."""
+        out = []
+        for layer in range(len(self.sizes) - 1):
+            n_in, n_out = self.sizes[layer], self.sizes[layer + 1]
+            out += [params[2 * layer][:n_in, :n_out], params[2 * layer + 1][:n_out]]
+        return out
+
+
+def feature_selector(features: list[str] | tuple[str, ...], width: int | None = None) -> np.ndarray:
+    """One-hot matrix that picks `features` out of the bank of all `FEATURES`.
+
+    Args:
+        features: Feature names, in input order.
+        width: Number of input columns (at least `len(features)`); the rest stay zero.
+            Defaults to `len(features)`.
+
+    Returns:
+        Float32 array of shape `(len(FEATURES), width)`.
+    """
+    s = np.zeros((len(FEATURES), width or len(features)), np.float32)
+    for j, name in enumerate(features):
+        s[FEATURES.index(name), j] = 1.0
+    return s
+
+
+def feature_bank(points: tf.Tensor) -> tf.Tensor:
+    """All input features of points `(..., 2)`, as `(..., 7)` in the order of `FEATURES`."""
+    x1, x2 = points[..., 0], points[..., 1]
+    return tf.stack([x1, x2, x1 * x1, x2 * x2, x1 * x2, tf.sin(x1), tf.sin(x2)], axis=-1)
+
+
+def init_params(arch: Architecture, seed: int) -> list[np.ndarray]:
+    """Glorot-uniform weights and zero biases, reproducible from `seed`.
+
+    Returns:
+        `[W0, b0, W1, b1, …]`, `Wl` of shape `(sizes[l], sizes[l+1])`, float32.
+    """
+    rng = np.random.default_rng([seed, 2])
+    params = []
+    for fan_in, fan_out in zip(arch.sizes[:-1], arch.sizes[1:], strict=True):
+        limit = np.sqrt(6.0 / (fan_in + fan_out))
+        params.append(rng.uniform(-limit, limit, (fan_in, fan_out)).astype(np.float32))
+        params.append(np.zeros(fan_out, np.float32))
+    return params
+
+
+def grid_points(size: int, domain: float) -> np.ndarray:
+    """Cell centres of a `size`² grid over [-domain, domain]², row-major, row 0 at the top.
+
+    Returns:
+        Float32 array of shape `(size * size, 2)` holding (x1, x2).
+    """
+    c = -domain + (np.arange(size) + 0.5) * (2 * domain / size)
+    x1, x2 = np.meshgrid(c, c[::-1])
+    return np.stack([x1.ravel(), x2.ravel()], axis=1).astype(np.float32)
+
+
+def _mix(h: tf.Tensor) -> tf.Tensor:
+    # lowbias32: a counter-based hash, so batch order depends only on (seed, step), never on slots.
+    h = tf.bitwise.bitwise_xor(h, tf.bitwise.right_shift(h, 16))
+    h = h * tf.constant(0x7FEB352D, tf.uint32)
+    h = tf.bitwise.bitwise_xor(h, tf.bitwise.right_shift(h, 15))
+    h = h * tf.constant(0x846CA68B, tf.uint32)
+    return tf.bitwise.bitwise_xor(h, tf.bitwise.right_shift(h, 16))
+
+
+def batch_indices(seed: tf.Tensor, step: tf.Tensor, batch_size: int, n: tf.Tensor) -> tf.Tensor:
+    """Indices of the training examples in each network's batch at `step`.
+
+    Args:
+        seed: Int32 tensor `(C,)`, each network's seed.
+        step: Int32 tensor `(C,)`, each network's step number.
+        batch_size: Examples per batch.
+        n: Int32 tensor `(C,)`, each network's number of training examples.
+
+    Returns:
+        Int32 tensor `(C, batch_size)` with values in `[0, n)`.
+    """
+    j = tf.cast(tf.range(batch_size), tf.uint32)[None, :]
+    s = tf.cast(seed, tf.uint32)[:, None]
+    t = tf.cast(step, tf.uint32)[:, None]
+    h = _mix(tf.bitwise.bitwise_xor(s * tf.constant(_GOLDEN, tf.uint32), _mix(t * batch_size + j)))
+    return tf.cast(h % tf.cast(n, tf.uint32)[:, None], tf.int32)
+
+
+def forward(params, x: tf.Tensor, activation: str, masks=None) -> tuple[tf.Tensor, list[tf.Tensor]]:
+    """Stacked forward pass.
+
+    Args:
+        params: `[W0, b0, …]`, `Wl` of shape `(C, in, out)`, `bl` of shape `(C, out)`.
+        x: Inputs `(C, M, n_inputs)`.
+        activation: Hidden activation name.
+        masks: Optional, per hidden layer `(C, size)`: 0 switches a (padding) neuron off.
+
+    Returns:
+        `(logits, hidden)`: logits `(C, M)` of the sigmoid output, and each hidden layer's
+        activations `(C, M, size)`.
+    """
+    act = ACTIVATIONS[activation]
+    h, hidden = x, []
+    n_layers = len(params) // 2
+    for layer in range(n_layers):
+        z = tf.matmul(h, params[2 * layer]) + params[2 * layer + 1][:, None, :]
+        if layer < n_layers - 1:
+            h = act(z) if masks is None else act(z) * masks[layer][:, None, :]
+            hidden.append(h)
+    return z[..., 0], hidden
+
+
+def penalty(params, l1: tf.Tensor, l2: tf.Tensor) -> tf.Tensor:
+    """Each network's regularization `l1·Σ|w| + l2·Σw²` over its weights (not biases), `(C,)`."""
+    weights = params[0::2]
+    abs_sum = tf.add_n([tf.reduce_sum(tf.abs(w), axis=[1, 2]) for w in weights])
+    sq_sum = tf.add_n([tf.reduce_sum(tf.square(w), axis=[1, 2]) for w in weights])
+    return l1 * abs_sum + l2 * sq_sum
+
+
+def _to_u8(v: tf.Tensor) -> tf.Tensor:
+    # NaN (a diverged net) draws as the neutral middle colour rather than garbage.
+    v = tf.where(tf.math.is_finite(v), v, 0.5)
+    return tf.cast(tf.round(tf.clip_by_value(v, 0.0, 1.0) * 255.0), tf.uint8)
+
+
+class Trainer:
+    """Compiled train-and-evaluate calls for one `Architecture`, shared by all its sessions.
+
+    `plain` is an ordinary `tf.function` traced once for any C (ready in tens of milliseconds);
+    `xla` is the same graph XLA-compiled per C (hundreds of milliseconds to build, several times
+    faster to run). `compile_xla(C)` builds it; `__call__` uses it once it is ready.
+
+    Args:
+        arch: The padded architecture (`Architecture.padded`) its networks train in.
+        grid_size: Side of the output's decision grid.
+        neuron_grid_size: Side of each drawn hidden neuron's grid.
+        domain: The grids cover [-domain, domain]².
+    """
+
+    def __init__(self, arch: Architecture, grid_size: int, neuron_grid_size: int, domain: float):
+        self.arch = arch
+        self.domain = domain
+        self.grid = tf.constant(grid_points(grid_size, domain))
+        self.neuron_grid = tf.constant(grid_points(neuron_grid_size, domain))
+        self.frame_bytes = grid_size**2 + sum(arch.drawn[1:-1]) * neuron_grid_size**2
+        spec = self._signature()
+        self.plain = tf.function(self._run, input_signature=spec)
+        self.xla = tf.function(self._run, input_signature=spec, jit_compile=True)
+        self.xla_ready: set[int] = set()
+
+    def _signature(self) -> list:
+        f32, i32 = tf.float32, tf.int32
+        params = []
+        for fan_in, fan_out in zip(self.arch.sizes[:-1], self.arch.sizes[1:], strict=True):
+            params += [
+                tf.TensorSpec([None, fan_in, fan_out], f32),
+                tf.TensorSpec([None, fan_out], f32),
+            ]
+        d = self.arch.n_inputs
+        masks = [tf.TensorSpec([None, n], f32) for n in self.arch.hidden]
+        return [
+            params,
+            masks,
+            tf.TensorSpec([None, None, 2], f32),  # train points
+            tf.TensorSpec([None, None], f32),  # train labels
+            tf.TensorSpec([None], i32),  # number of train points
+            tf.TensorSpec([None, None, 2], f32),  # test points
+            tf.TensorSpec([None, None], f32),
+            tf.TensorSpec([None], i32),
+            tf.TensorSpec([None, len(FEATURES), d], f32),  # feature selector
+            tf.TensorSpec([None], f32),  # learning rate
+            tf.TensorSpec([None], f32),  # l1 rate
+            tf.TensorSpec([None], f32),  # l2 rate
+            tf.TensorSpec([None], i32),  # seed
+            tf.TensorSpec([None], i32),  # step at the start of the call
+            tf.TensorSpec([None], i32),  # steps to take this call
+        ]
+
+    def _features(self, points, selector):
+        return tf.matmul(feature_bank(points), selector)
+
+    def _evaluate(self, params, masks, points, labels, n, selector):
+        x = self._features(points, selector)
+        logits, _ = forward(params, x, self.arch.activation, masks)
+        mask = tf.cast(tf.range(tf.shape(points)[1])[None, :] < n[:, None], tf.float32)
+        count = tf.maximum(tf.cast(n, tf.float32), 1.0)
+        ce = tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits)
+        correct = tf.cast(tf.equal(logits > 0, labels > 0.5), tf.float32)
+        return tf.reduce_sum(ce * mask, 1) / count, tf.reduce_sum(correct * mask, 1) / count
+
+    def _run(
+        self, params, masks, x_tr, y_tr, n_tr, x_te, y_te, n_te, sel, lr, l1, l2, seed, step0, k
+    ):
+        arch = self.arch
+
+        def body(i, *ps):
+            ps = list(ps)
+            idx = batch_indices(seed, step0 + i, arch.batch_size, n_tr)
+            xb = self._features(tf.gather(x_tr, idx, batch_dims=1), sel)
+            yb = tf.gather(y_tr, idx, batch_dims=1)
+            with tf.GradientTape() as tape:
+                tape.watch(ps)
+                logits, _ = forward(ps, xb, arch.activation, masks)
+                ce = tf.nn.sigmoid_cross_entropy_with_logits(labels=yb, logits=logits)
+                # Networks are independent, so the gradient of the sum is each one's own.
+                total = tf.reduce_sum(tf.reduce_mean(ce, axis=1) + penalty(ps, l1, l2))
+            grads = tape.gradient(total, ps)
+            live = i < k
+            new = []
+            for p, g in zip(ps, grads, strict=True):
+                shape = [-1] + [1] * (len(p.shape) - 1)
+                step = p - tf.reshape(lr, shape) * g
+                new.append(tf.where(tf.reshape(live, shape), step, p))
+            return (i + 1, *new)
+
+        k_max = tf.reduce_max(k)
+        _, *params = tf.while_loop(lambda i, *_: i < k_max, body, (tf.constant(0), *params))
+
+        loss, acc = self._evaluate(params, masks, x_tr, y_tr, n_tr, sel)
+        test_loss, test_acc = self._evaluate(params, masks, x_te, y_te, n_te, sel)
+        metrics = tf.stack([loss, test_loss, acc, test_acc], axis=1)
+
+        c = tf.shape(sel)[0]
+        grid_x = self._features(tf.tile(self.grid[None], [c, 1, 1]), sel)
+        out, _ = forward(params, grid_x, arch.activation, masks)
+        maps = [_to_u8(tf.sigmoid(out))]
+        neuron_x = self._features(tf.tile(self.neuron_grid[None], [c, 1, 1]), sel)
+        _, hidden = forward(params, neuron_x, arch.activation, masks)
+        for h, shown in zip(hidden, arch.drawn[1:-1], strict=True):
+            a = tf.transpose(h[:, :, :shown], [0, 2, 1])  # (C, neurons, cells)
+            maps.append(tf.reshape(_to_u8((a + 1.0) / 2.0), [c, -1]))
+        return params, metrics, tf.concat(maps, axis=1)
+
+    def __call__(self, inputs: tuple) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+        """Runs one call on stacked numpy inputs (the argument order of `_signature`).
+
+        Returns:
+            `(params, metrics, frames)`: new parameters, metrics `(C, 4)` and the uint8 grids
+            `(C, frame_bytes)`.
+        """
+        capacity = len(inputs[-1])
+        fn = self.xla if capacity in self.xla_ready else self.plain
+        params, metrics, frames = fn(*inputs)
+        return [p.numpy() for p in params], metrics.numpy(), frames.numpy()
+
+    def compile_xla(self, inputs: tuple) -> None:
+        """Builds the XLA version for the inputs' C with a call that trains nothing."""
+        capacity = len(inputs[-1])
+        if capacity in self.xla_ready:
+            return
+        idle = (*inputs[:-1], np.zeros(capacity, np.int32))
+        self.xla(*idle)
+        self.xla_ready.add(capacity)
