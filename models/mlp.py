@@ -1,10 +1,14 @@
 """Dense classifiers on 2-D points, trained many at a time with compiled TensorFlow calls.
 
-A network's parameters are `[W0, b0, W1, b1, …]`; everything here is *stacked*: a leading axis of
-size C holds C independent networks of one `Architecture` (C students' sessions), so one call trains
-them all. One call runs up to K steps in-graph (`tf.while_loop`), each network its own k ≤ K, then
-evaluates the losses, the decision grid and every drawn neuron's small grid. Python and dispatch are
-paid once per frame, not per step.
+A network's parameters are `[W0, b0, W1, b1, …]`. Everything here is *stacked*: a leading axis of
+size C holds C independent networks (C students' sessions), so one call trains them all. One call
+runs up to K steps in-graph (`tf.while_loop`), each network its own k ≤ K, then evaluates the
+losses, the decision grid and every drawn neuron's small grid: Python and dispatch are paid once per
+frame, not per step.
+
+Networks are padded into a few `TraceShape`s (all input features, hidden widths from `WIDTHS`,
+batches from `BATCHES`) with masks for what is not theirs, and the activation is chosen per network,
+so a student's new layer sizes or activation reuse a compiled trace instead of waiting for one.
 """
 
 from dataclasses import dataclass
@@ -13,21 +17,44 @@ import numpy as np
 import tensorflow as tf
 
 FEATURES = ("x1", "x2", "x1_sq", "x2_sq", "x1x2", "sin_x1", "sin_x2")
-ACTIVATIONS = {"tanh": tf.tanh, "relu": tf.nn.relu, "sigmoid": tf.sigmoid, "linear": tf.identity}
+ACTIVATIONS = ("tanh", "relu", "sigmoid", "linear")
 MAX_DRAWN = 8  # neurons per layer that get a grid and weights on the wire
-WIDTHS = (8, 16, 32, 50)  # hidden layers are padded to one of these widths and masked
+WIDTHS = (8, 16, 32, 50)  # hidden layers are padded to one of these widths
+BATCHES = (1, 2, 4, 8, 16, 32, 64, 100)  # batches are padded to one of these sizes
 N_METRICS = 4  # loss, test_loss, accuracy, test_accuracy
 _GOLDEN = 0x9E3779B9
 
 
 @dataclass(frozen=True)
+class TraceShape:
+    """What a compiled trainer depends on: networks that pad to the same shape share one trace."""
+
+    depth: int
+    width: int
+    batch: int
+
+    @property
+    def hidden(self) -> tuple[int, ...]:
+        return (self.width,) * self.depth
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        return (len(FEATURES), *self.hidden, 1)
+
+    @property
+    def drawn(self) -> int:
+        """Neurons of each hidden layer that get a grid."""
+        return min(self.width, MAX_DRAWN)
+
+
+@dataclass(frozen=True)
 class Architecture:
-    """What a compiled trainer depends on; sessions that agree on it share one trace.
+    """One network's architecture.
 
     Args:
         n_inputs: Number of input features, 1 to 7.
         hidden: Hidden layer sizes, e.g. `(4, 2)`; `()` is one logistic neuron.
-        activation: Hidden activation, a key of `ACTIVATIONS`.
+        activation: Hidden activation, one of `ACTIVATIONS`.
         batch_size: Examples per gradient step.
     """
 
@@ -45,27 +72,24 @@ class Architecture:
         return tuple(min(n, MAX_DRAWN) for n in self.sizes)
 
     @property
-    def padded(self) -> "Architecture":
-        """The shape this network trains in: all features, every hidden layer one width from
-        `WIDTHS`, the spare neurons masked. Networks that pad alike share one compiled trace, so a
-        student changing a layer from 4 to 5 neurons needs no new trace."""
+    def shape(self) -> TraceShape:
         width = next(w for w in WIDTHS if w >= max(self.hidden, default=1))
-        hidden = (width,) * len(self.hidden)
-        return Architecture(len(FEATURES), hidden, self.activation, self.batch_size)
+        batch = next(b for b in BATCHES if b >= self.batch_size)
+        return TraceShape(len(self.hidden), width, batch)
 
     def masks(self) -> list[np.ndarray]:
-        """Per hidden layer of `padded`, 1.0 for this network's real neurons and 0.0 for padding."""
-        width = self.padded.hidden[0] if self.hidden else 0
+        """Per hidden layer of `shape`: 1.0 for this network's neurons, 0.0 for padding."""
+        width = self.shape.width
         return [(np.arange(width) < n).astype(np.float32) for n in self.hidden]
 
     def pad(self, params: list[np.ndarray]) -> list[np.ndarray]:
-        """Places this network's `params` into zero arrays of the `padded` architecture's shape.
+        """Places `params` into zero arrays of `shape`'s sizes.
 
         Padding weights start at zero and stay there: a masked neuron outputs 0, so no gradient
         reaches its weights, and the penalties' gradients vanish at 0.
         """
         out = []
-        sizes = self.padded.sizes
+        sizes = self.shape.sizes
         for layer, (w, b) in enumerate(zip(params[0::2], params[1::2], strict=True)):
             wp = np.zeros((sizes[layer], sizes[layer + 1]), np.float32)
             bp = np.zeros(sizes[layer + 1], np.float32)
@@ -83,7 +107,7 @@ class Architecture:
         return out
 
 
-def feature_selector(features: list[str] | tuple[str, ...], width: int | None = None) -> np.ndarray:
+def feature_selector(features, width: int | None = None) -> np.ndarray:
     """One-hot matrix that picks `features` out of the bank of all `FEATURES`.
 
     Args:
@@ -141,45 +165,60 @@ def _mix(h: tf.Tensor) -> tf.Tensor:
     return tf.bitwise.bitwise_xor(h, tf.bitwise.right_shift(h, 16))
 
 
-def batch_indices(seed: tf.Tensor, step: tf.Tensor, batch_size: int, n: tf.Tensor) -> tf.Tensor:
+def batch_indices(seed, step, batch_size, n, width: int) -> tf.Tensor:
     """Indices of the training examples in each network's batch at `step`.
 
     Args:
-        seed: Int32 tensor `(C,)`, each network's seed.
-        step: Int32 tensor `(C,)`, each network's step number.
-        batch_size: Examples per batch.
-        n: Int32 tensor `(C,)`, each network's number of training examples.
+        seed: Int32 `(C,)`, each network's seed.
+        step: Int32 `(C,)`, each network's step number.
+        batch_size: Int32 `(C,)`, each network's batch size.
+        n: Int32 `(C,)`, each network's number of training examples.
+        width: Columns to return (at least every batch size); column j of a network is the
+            same whatever `width` is, so padded batches pick the same examples.
 
     Returns:
-        Int32 tensor `(C, batch_size)` with values in `[0, n)`.
+        Int32 tensor `(C, width)` with values in `[0, n)`.
     """
-    j = tf.cast(tf.range(batch_size), tf.uint32)[None, :]
+    j = tf.cast(tf.range(width), tf.uint32)[None, :]
     s = tf.cast(seed, tf.uint32)[:, None]
-    t = tf.cast(step, tf.uint32)[:, None]
-    h = _mix(tf.bitwise.bitwise_xor(s * tf.constant(_GOLDEN, tf.uint32), _mix(t * batch_size + j)))
-    return tf.cast(h % tf.cast(n, tf.uint32)[:, None], tf.int32)
+    t = tf.cast(step, tf.uint32)[:, None] * tf.cast(batch_size, tf.uint32)[:, None]
+    h = _mix(tf.bitwise.bitwise_xor(s * tf.constant(_GOLDEN, tf.uint32), _mix(t + j)))
+    n = tf.cast(tf.maximum(n, 1), tf.uint32)[:, None]  # free slots have no data
+    return tf.cast(h % n, tf.int32)
 
 
-def forward(params, x: tf.Tensor, activation: str, masks=None) -> tuple[tf.Tensor, list[tf.Tensor]]:
+def activate(z: tf.Tensor, activation: tf.Tensor) -> tf.Tensor:
+    """Each network's own activation: `activation` `(C,)` indexes `ACTIVATIONS`; z is `(C, …)`."""
+    a = tf.reshape(activation, [-1] + [1] * (len(z.shape) - 1))
+    # tf.where, not a one-hot sum: 0·relu(inf) would be NaN.
+    return tf.where(
+        a == 0,
+        tf.tanh(z),
+        tf.where(a == 1, tf.nn.relu(z), tf.where(a == 2, tf.sigmoid(z), z)),
+    )
+
+
+def forward(params, x, activation, masks=None) -> tuple[tf.Tensor, list[tf.Tensor]]:
     """Stacked forward pass.
 
     Args:
         params: `[W0, b0, …]`, `Wl` of shape `(C, in, out)`, `bl` of shape `(C, out)`.
         x: Inputs `(C, M, n_inputs)`.
-        activation: Hidden activation name.
+        activation: Int32 `(C,)`, indexes into `ACTIVATIONS`.
         masks: Optional, per hidden layer `(C, size)`: 0 switches a (padding) neuron off.
 
     Returns:
         `(logits, hidden)`: logits `(C, M)` of the sigmoid output, and each hidden layer's
         activations `(C, M, size)`.
     """
-    act = ACTIVATIONS[activation]
     h, hidden = x, []
     n_layers = len(params) // 2
     for layer in range(n_layers):
         z = tf.matmul(h, params[2 * layer]) + params[2 * layer + 1][:, None, :]
         if layer < n_layers - 1:
-            h = act(z) if masks is None else act(z) * masks[layer][:, None, :]
+            h = activate(z, activation)
+            if masks is not None:
+                h = h * masks[layer][:, None, :]
             hidden.append(h)
     return z[..., 0], hidden
 
@@ -198,26 +237,51 @@ def _to_u8(v: tf.Tensor) -> tf.Tensor:
     return tf.cast(tf.round(tf.clip_by_value(v, 0.0, 1.0) * 255.0), tf.uint8)
 
 
-class Trainer:
-    """Compiled train-and-evaluate calls for one `Architecture`, shared by all its sessions.
+@dataclass
+class Batch:
+    """Stacked inputs of one call; every array has the networks on its first axis (C)."""
 
-    `plain` is an ordinary `tf.function` traced once for any C (ready in tens of milliseconds);
-    `xla` is the same graph XLA-compiled per C (hundreds of milliseconds to build, several times
-    faster to run). `compile_xla(C)` builds it; `__call__` uses it once it is ready.
+    params: list  # padded `[W0, b0, …]`
+    masks: list  # per hidden layer `(C, width)`
+    x_train: np.ndarray  # `(C, N, 2)` points, rows past n_train unused
+    y_train: np.ndarray  # `(C, N)` labels in {0, 1}
+    n_train: np.ndarray  # `(C,)` int32
+    x_test: np.ndarray
+    y_test: np.ndarray
+    n_test: np.ndarray
+    selector: np.ndarray  # `(C, 7, 7)` from `feature_selector(features, 7)`
+    activation: np.ndarray  # `(C,)` int32 index into ACTIVATIONS
+    batch_size: np.ndarray  # `(C,)` int32
+    learning_rate: np.ndarray  # `(C,)` float32
+    l1: np.ndarray
+    l2: np.ndarray
+    seed: np.ndarray  # `(C,)` int32
+    step: np.ndarray  # `(C,)` int32, step count at the start of the call
+    k: np.ndarray  # `(C,)` int32, steps to take in this call (0: evaluate only)
+
+    def args(self) -> tuple:
+        return tuple(getattr(self, f) for f in self.__dataclass_fields__)
+
+
+class Trainer:
+    """Compiled train-and-evaluate calls for one `TraceShape`, shared by all its sessions.
+
+    `plain` is an ordinary `tf.function`, traced once for any C; `xla` is the same graph
+    XLA-compiled per C (slower to build, several times faster to run). `compile_xla` builds it
+    for a C; calls use it from then on.
 
     Args:
-        arch: The padded architecture (`Architecture.padded`) its networks train in.
+        shape: The padded shape its networks train in.
         grid_size: Side of the output's decision grid.
         neuron_grid_size: Side of each drawn hidden neuron's grid.
         domain: The grids cover [-domain, domain]².
     """
 
-    def __init__(self, arch: Architecture, grid_size: int, neuron_grid_size: int, domain: float):
-        self.arch = arch
+    def __init__(self, shape: TraceShape, grid_size: int, neuron_grid_size: int, domain: float):
+        self.shape = shape
         self.domain = domain
         self.grid = tf.constant(grid_points(grid_size, domain))
         self.neuron_grid = tf.constant(grid_points(neuron_grid_size, domain))
-        self.frame_bytes = grid_size**2 + sum(arch.drawn[1:-1]) * neuron_grid_size**2
         spec = self._signature()
         self.plain = tf.function(self._run, input_signature=spec)
         self.xla = tf.function(self._run, input_signature=spec, jit_compile=True)
@@ -226,103 +290,94 @@ class Trainer:
     def _signature(self) -> list:
         f32, i32 = tf.float32, tf.int32
         params = []
-        for fan_in, fan_out in zip(self.arch.sizes[:-1], self.arch.sizes[1:], strict=True):
+        sizes = self.shape.sizes
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
             params += [
                 tf.TensorSpec([None, fan_in, fan_out], f32),
                 tf.TensorSpec([None, fan_out], f32),
             ]
-        d = self.arch.n_inputs
-        masks = [tf.TensorSpec([None, n], f32) for n in self.arch.hidden]
+        masks = [tf.TensorSpec([None, n], f32) for n in self.shape.hidden]
+        points, labels, per_net = [None, None, 2], [None, None], [None]
         return [
             params,
             masks,
-            tf.TensorSpec([None, None, 2], f32),  # train points
-            tf.TensorSpec([None, None], f32),  # train labels
-            tf.TensorSpec([None], i32),  # number of train points
-            tf.TensorSpec([None, None, 2], f32),  # test points
-            tf.TensorSpec([None, None], f32),
-            tf.TensorSpec([None], i32),
-            tf.TensorSpec([None, len(FEATURES), d], f32),  # feature selector
-            tf.TensorSpec([None], f32),  # learning rate
-            tf.TensorSpec([None], f32),  # l1 rate
-            tf.TensorSpec([None], f32),  # l2 rate
-            tf.TensorSpec([None], i32),  # seed
-            tf.TensorSpec([None], i32),  # step at the start of the call
-            tf.TensorSpec([None], i32),  # steps to take this call
+            *(tf.TensorSpec(points, f32), tf.TensorSpec(labels, f32), tf.TensorSpec(per_net, i32))
+            * 2,
+            tf.TensorSpec([None, len(FEATURES), len(FEATURES)], f32),
+            tf.TensorSpec(per_net, i32),  # activation
+            tf.TensorSpec(per_net, i32),  # batch size
+            *[tf.TensorSpec(per_net, f32)] * 3,  # learning rate, l1, l2
+            *[tf.TensorSpec(per_net, i32)] * 3,  # seed, step, k
         ]
 
-    def _features(self, points, selector):
-        return tf.matmul(feature_bank(points), selector)
-
-    def _evaluate(self, params, masks, points, labels, n, selector):
-        x = self._features(points, selector)
-        logits, _ = forward(params, x, self.arch.activation, masks)
+    def _evaluate(self, params, masks, act, points, labels, n, selector):
+        x = tf.matmul(feature_bank(points), selector)
+        logits, _ = forward(params, x, act, masks)
         mask = tf.cast(tf.range(tf.shape(points)[1])[None, :] < n[:, None], tf.float32)
         count = tf.maximum(tf.cast(n, tf.float32), 1.0)
         ce = tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits)
         correct = tf.cast(tf.equal(logits > 0, labels > 0.5), tf.float32)
         return tf.reduce_sum(ce * mask, 1) / count, tf.reduce_sum(correct * mask, 1) / count
 
-    def _run(
-        self, params, masks, x_tr, y_tr, n_tr, x_te, y_te, n_te, sel, lr, l1, l2, seed, step0, k
-    ):
-        arch = self.arch
+    def _run(self, params, masks, x_tr, y_tr, n_tr, x_te, y_te, n_te, sel, act, bs, lr, l1, l2, seed, step0, k):  # fmt: skip
+        width = self.shape.batch
+        in_batch = tf.cast(tf.range(width)[None, :] < bs[:, None], tf.float32)
+        per_example = in_batch / tf.cast(tf.maximum(bs, 1), tf.float32)[:, None]
 
         def body(i, *ps):
             ps = list(ps)
-            idx = batch_indices(seed, step0 + i, arch.batch_size, n_tr)
-            xb = self._features(tf.gather(x_tr, idx, batch_dims=1), sel)
+            idx = batch_indices(seed, step0 + i, bs, n_tr, width)
+            xb = tf.matmul(feature_bank(tf.gather(x_tr, idx, batch_dims=1)), sel)
             yb = tf.gather(y_tr, idx, batch_dims=1)
             with tf.GradientTape() as tape:
                 tape.watch(ps)
-                logits, _ = forward(ps, xb, arch.activation, masks)
+                logits, _ = forward(ps, xb, act, masks)
                 ce = tf.nn.sigmoid_cross_entropy_with_logits(labels=yb, logits=logits)
                 # Networks are independent, so the gradient of the sum is each one's own.
-                total = tf.reduce_sum(tf.reduce_mean(ce, axis=1) + penalty(ps, l1, l2))
+                total = tf.reduce_sum(tf.reduce_sum(ce * per_example, 1) + penalty(ps, l1, l2))
             grads = tape.gradient(total, ps)
             live = i < k
             new = []
             for p, g in zip(ps, grads, strict=True):
                 shape = [-1] + [1] * (len(p.shape) - 1)
-                step = p - tf.reshape(lr, shape) * g
-                new.append(tf.where(tf.reshape(live, shape), step, p))
+                updated = p - tf.reshape(lr, shape) * g
+                new.append(tf.where(tf.reshape(live, shape), updated, p))
             return (i + 1, *new)
 
         k_max = tf.reduce_max(k)
         _, *params = tf.while_loop(lambda i, *_: i < k_max, body, (tf.constant(0), *params))
 
-        loss, acc = self._evaluate(params, masks, x_tr, y_tr, n_tr, sel)
-        test_loss, test_acc = self._evaluate(params, masks, x_te, y_te, n_te, sel)
+        loss, acc = self._evaluate(params, masks, act, x_tr, y_tr, n_tr, sel)
+        test_loss, test_acc = self._evaluate(params, masks, act, x_te, y_te, n_te, sel)
         metrics = tf.stack([loss, test_loss, acc, test_acc], axis=1)
 
         c = tf.shape(sel)[0]
-        grid_x = self._features(tf.tile(self.grid[None], [c, 1, 1]), sel)
-        out, _ = forward(params, grid_x, arch.activation, masks)
+        grid_x = tf.matmul(feature_bank(self.grid)[None], sel)
+        out, _ = forward(params, grid_x, act, masks)
         maps = [_to_u8(tf.sigmoid(out))]
-        neuron_x = self._features(tf.tile(self.neuron_grid[None], [c, 1, 1]), sel)
-        _, hidden = forward(params, neuron_x, arch.activation, masks)
-        for h, shown in zip(hidden, arch.drawn[1:-1], strict=True):
-            a = tf.transpose(h[:, :, :shown], [0, 2, 1])  # (C, neurons, cells)
+        neuron_x = tf.matmul(feature_bank(self.neuron_grid)[None], sel)
+        _, hidden = forward(params, neuron_x, act, masks)
+        for h in hidden:
+            a = tf.transpose(h[:, :, : self.shape.drawn], [0, 2, 1])  # (C, neurons, cells)
             maps.append(tf.reshape(_to_u8((a + 1.0) / 2.0), [c, -1]))
         return params, metrics, tf.concat(maps, axis=1)
 
-    def __call__(self, inputs: tuple) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
-        """Runs one call on stacked numpy inputs (the argument order of `_signature`).
+    def __call__(self, batch: Batch) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+        """Trains each network `k` steps and evaluates them all.
 
         Returns:
-            `(params, metrics, frames)`: new parameters, metrics `(C, 4)` and the uint8 grids
-            `(C, frame_bytes)`.
+            `(params, metrics, frames)`: new padded parameters; metrics `(C, 4)` (loss,
+            test_loss, accuracy, test_accuracy); uint8 grids `(C, grid² + depth·drawn·neuron_grid²)`:
+            the output's probability then each drawn hidden neuron's activation mapped from [-1, 1].
         """
-        capacity = len(inputs[-1])
-        fn = self.xla if capacity in self.xla_ready else self.plain
-        params, metrics, frames = fn(*inputs)
+        fn = self.xla if len(batch.k) in self.xla_ready else self.plain
+        params, metrics, frames = fn(*batch.args())
         return [p.numpy() for p in params], metrics.numpy(), frames.numpy()
 
-    def compile_xla(self, inputs: tuple) -> None:
-        """Builds the XLA version for the inputs' C with a call that trains nothing."""
-        capacity = len(inputs[-1])
-        if capacity in self.xla_ready:
-            return
-        idle = (*inputs[:-1], np.zeros(capacity, np.int32))
-        self.xla(*idle)
-        self.xla_ready.add(capacity)
+    def compile_xla(self, batch: Batch) -> None:
+        """Builds the XLA version for the batch's C with a call that trains nothing."""
+        capacity = len(batch.k)
+        if capacity not in self.xla_ready:
+            idle = Batch(**{**batch.__dict__, "k": np.zeros(capacity, np.int32)})
+            self.xla(*idle.args())
+            self.xla_ready.add(capacity)

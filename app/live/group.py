@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from app.live.session import N_POINTS, Session
-from models.mlp import FEATURES, Architecture, Trainer, feature_selector
+from models.mlp import ACTIVATIONS, FEATURES, Architecture, Batch, Trainer, feature_selector
 
 START_MAX_STEPS = 64
 MAX_STEPS_CAP = 20_000
@@ -39,16 +39,17 @@ class FrameResult:
 
 
 class Group:
-    """Slots of one padded architecture (and speed class), with their stacked arrays.
+    """Slots of one `TraceShape` (and speed class), with their stacked arrays.
 
     Capacity grows in powers of two so that XLA compiles few shapes.
     """
 
     def __init__(self, trainer: Trainer, max_speed: bool, grid_size: int, neuron_grid_size: int):
         self.trainer = trainer
-        self.padded = trainer.arch
+        self.shape = trainer.shape
         self.max_speed = max_speed
         self.max_steps = START_MAX_STEPS
+        self.training_ticks = 0  # calls that trained: XLA is built only for groups in use
         self.grid_size = grid_size
         self.neuron_grid_size = neuron_grid_size
         self.slots: list[Session | None] = []
@@ -56,33 +57,35 @@ class Group:
 
     def _alloc(self, capacity: int) -> None:
         old = len(self.slots)
-        sizes, d = self.padded.sizes, self.padded.n_inputs
+        sizes, width, f = self.shape.sizes, self.shape.width, len(FEATURES)
 
-        def grow(a: np.ndarray | None, shape, dtype=np.float32) -> np.ndarray:
+        def grow(current: np.ndarray | None, shape, dtype=np.float32) -> np.ndarray:
             new = np.zeros((capacity, *shape), dtype)
-            if a is not None:
-                new[:old] = a
+            if current is not None:
+                new[:old] = current
             return new
 
-        first = old == 0
+        prev = None if old == 0 else self.arrays
+        i32 = np.int32
+        shapes = {
+            "x_train": ((N_POINTS, 2), np.float32), "y_train": ((N_POINTS,), np.float32),
+            "n_train": ((), i32), "x_test": ((N_POINTS, 2), np.float32),
+            "y_test": ((N_POINTS,), np.float32), "n_test": ((), i32),
+            "selector": ((f, f), np.float32), "activation": ((), i32), "batch_size": ((), i32),
+            "learning_rate": ((), np.float32), "l1": ((), np.float32), "l2": ((), np.float32),
+            "seed": ((), i32),
+        }  # fmt: skip
+        self.arrays = {
+            name: grow(None if prev is None else prev[name], shape, dtype)
+            for name, (shape, dtype) in shapes.items()
+        }
         self.params = [
-            grow(None if first else self.params[i], p_shape)
-            for i, p_shape in enumerate(_param_shapes(sizes))
+            grow(None if prev is None else self.params[i], shape)
+            for i, shape in enumerate(_param_shapes(sizes))
         ]
         self.masks = [
-            grow(None if first else self.masks[i], (n,)) for i, n in enumerate(self.padded.hidden)
+            grow(None if prev is None else self.masks[i], (width,)) for i in range(self.shape.depth)
         ]
-        self.x_tr = grow(None if first else self.x_tr, (N_POINTS, 2))
-        self.y_tr = grow(None if first else self.y_tr, (N_POINTS,))
-        self.n_tr = grow(None if first else self.n_tr, (), np.int32)
-        self.x_te = grow(None if first else self.x_te, (N_POINTS, 2))
-        self.y_te = grow(None if first else self.y_te, (N_POINTS,))
-        self.n_te = grow(None if first else self.n_te, (), np.int32)
-        self.sel = grow(None if first else self.sel, (len(FEATURES), d))
-        self.lr = grow(None if first else self.lr, ())
-        self.l1 = grow(None if first else self.l1, ())
-        self.l2 = grow(None if first else self.l2, ())
-        self.seed = grow(None if first else self.seed, (), np.int32)
         self.slots += [None] * (capacity - old)
 
     @property
@@ -104,30 +107,34 @@ class Group:
 
     def load(self, session: Session) -> None:
         """Writes the session's data, features, masks and initial weights into its slot."""
-        s, c = session.slot, session.config
+        s, c, a = session.slot, session.config, self.arrays
         x_tr, y_tr, x_te, y_te = session.data
-        self.x_tr[s], self.y_tr[s], self.x_te[s], self.y_te[s] = 0, 0, 0, 0
-        self.x_tr[s, : len(x_tr)], self.y_tr[s, : len(y_tr)] = x_tr, y_tr
-        self.x_te[s, : len(x_te)], self.y_te[s, : len(y_te)] = x_te, y_te
-        self.n_tr[s], self.n_te[s] = len(x_tr), len(x_te)
-        self.sel[s] = feature_selector(c.features, self.padded.n_inputs)
+        for name in ("x_train", "y_train", "x_test", "y_test"):
+            a[name][s] = 0
+        a["x_train"][s, : len(x_tr)], a["y_train"][s, : len(y_tr)] = x_tr, y_tr
+        a["x_test"][s, : len(x_te)], a["y_test"][s, : len(y_te)] = x_te, y_te
+        a["n_train"][s], a["n_test"][s] = len(x_tr), len(x_te)
+        a["selector"][s] = feature_selector(c.features, len(FEATURES))
+        a["activation"][s] = ACTIVATIONS.index(c.activation)
+        a["batch_size"][s] = c.batch_size
+        a["seed"][s] = c.seed
         for m, mask in zip(self.masks, session.arch.masks(), strict=True):
             m[s] = mask
         for p, init in zip(self.params, session.initial_params(), strict=True):
             p[s] = init
-        self.seed[s] = c.seed
         self.set_rates(session)
 
     def set_rates(self, session: Session) -> None:
         """Learning rate and penalties: they change the running network without a restart."""
-        s, c = session.slot, session.config
-        self.lr[s] = c.learning_rate
-        self.l1[s] = c.regularization_rate if c.regularization == "l1" else 0.0
-        self.l2[s] = c.regularization_rate if c.regularization == "l2" else 0.0
+        s, c, a = session.slot, session.config, self.arrays
+        a["learning_rate"][s] = c.learning_rate
+        a["l1"][s] = c.regularization_rate if c.regularization == "l1" else 0.0
+        a["l2"][s] = c.regularization_rate if c.regularization == "l2" else 0.0
 
-    def prepare(self) -> tuple[tuple, list[SlotJob]] | None:
+    def prepare(self) -> tuple[Batch, list[SlotJob]] | None:
         """Snapshots the inputs of one call, or None when no slot wants a frame."""
-        jobs, k = [], np.zeros(len(self.slots), np.int32)
+        jobs = []
+        k = np.zeros(len(self.slots), np.int32)
         steps = np.zeros(len(self.slots), np.int32)
         for s, session in enumerate(self.slots):
             if session is None:
@@ -138,29 +145,26 @@ class Group:
             k[s] = session.steps_per_frame(self.max_steps) if training else 0
             steps[s] = session.step
             jobs.append(
-                SlotJob(
-                    s,
-                    session,
-                    session.gen,
-                    session.version,
-                    session.step,
-                    int(k[s]),
-                    int(self.n_tr[s]),
-                    session.arch,
-                    training,
-                )
-            )
+                SlotJob(s, session, session.gen, session.version, session.step, int(k[s]),
+                        int(self.arrays["n_train"][s]), session.arch, training)
+            )  # fmt: skip
             session.needs_frame = False
             session.single_step = False
         if not jobs:
             return None
-        inputs = (
-            [p.copy() for p in self.params], [m.copy() for m in self.masks],
-            self.x_tr, self.y_tr, self.n_tr.copy(), self.x_te, self.y_te, self.n_te.copy(),
-            self.sel.copy(), self.lr.copy(), self.l1.copy(), self.l2.copy(), self.seed.copy(),
-            steps, k,
-        )  # fmt: skip
-        return inputs, jobs
+        # The big data arrays change only between calls (on the loop), so they are shared, not copied.
+        small = {
+            name: (a if name.startswith(("x_", "y_")) else a.copy())
+            for name, a in self.arrays.items()
+        }
+        batch = Batch(
+            params=[p.copy() for p in self.params],
+            masks=[m.copy() for m in self.masks],
+            step=steps,
+            k=k,
+            **small,
+        )
+        return batch, jobs
 
     def adapt_max_steps(self, seconds: float, k_used: int) -> None:
         """At max speed, scales K so that one call takes about `MAX_SPEED_CALL_SECONDS`."""
@@ -173,7 +177,7 @@ class Group:
     def build_frames(self, jobs: list[SlotJob], params, metrics, frames) -> list[FrameResult]:
         """Per slot: its real weights, the frame's JSON and its binary grids. Runs off the loop."""
         g2, n2 = self.grid_size**2, self.neuron_grid_size**2
-        shown = min(self.padded.hidden[0], 8) if self.padded.hidden else 0
+        shown = self.shape.drawn
         results = []
         for job in jobs:
             s, arch = job.slot, job.arch
@@ -239,5 +243,6 @@ def _finite(v: float) -> float | None:
 
 
 def _rounded(a: np.ndarray) -> list:
-    # Non-finite weights only occur with `diverged`; they travel as 0 so the JSON stays valid.
-    return np.round(np.nan_to_num(a, nan=0.0, posinf=0.0, neginf=0.0), 4).tolist()
+    if not np.isfinite(a).all():  # only a diverged net: its weights travel as 0, JSON stays valid
+        a = np.nan_to_num(a, nan=0.0, posinf=0.0, neginf=0.0)
+    return np.round(a, 4).tolist()

@@ -7,6 +7,8 @@ bounded thread pool, off the event loop; groups run in parallel up to `tf_thread
 import asyncio
 import contextlib
 import logging
+import os
+import threading
 import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
@@ -26,9 +28,10 @@ from app.protocol import (
 )
 from app.settings import Settings
 from models.datasets import DOMAIN
-from models.mlp import Architecture, Trainer
+from models.mlp import Batch, TraceShape, Trainer
 
 log = logging.getLogger(__name__)
+COMPILE_AFTER_TICKS = 10
 
 
 class ServerFull(Exception):
@@ -39,11 +42,11 @@ class Hub:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.sessions: set[Session] = set()
-        self.groups: dict[tuple[Architecture, bool], Group] = {}
-        self.trainers: OrderedDict[Architecture, Trainer] = OrderedDict()
+        self.groups: dict[tuple[TraceShape, bool], Group] = {}
+        self.trainers: OrderedDict[TraceShape, Trainer] = OrderedDict()
         self._pool: ThreadPoolExecutor | None = None
         self._compiler: ThreadPoolExecutor | None = None
-        self._compiling: set[tuple[Architecture, int]] = set()
+        self._compiling: set[tuple[TraceShape, int]] = set()
         self._ticker: asyncio.Task | None = None
         self.frames_sent = 0
 
@@ -51,8 +54,11 @@ class Hub:
     @asynccontextmanager
     async def lifespan(self, app):
         self._pool = ThreadPoolExecutor(self.settings.tf_threads, thread_name_prefix="tf")
-        self._compiler = ThreadPoolExecutor(1, thread_name_prefix="xla")
+        self._compiler = ThreadPoolExecutor(
+            1, thread_name_prefix="xla", initializer=_lower_priority
+        )
         self._ticker = asyncio.create_task(self._run_ticker())
+        self._warm_up()
         try:
             yield
         finally:
@@ -61,6 +67,22 @@ class Hub:
                 await self._ticker
             self._compiler.shutdown(wait=False, cancel_futures=True)
             self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _warm_up(self) -> None:
+        """Traces and compiles the default network's shape in the background at start-up, so the
+        first student does not wait for it."""
+        session = Session(MlpConfig())
+        s = self.settings
+        group = Group(self._trainer(session.arch.shape), False, s.grid_size, s.neuron_grid_size)
+        group.add(session)
+        batch, _ = group.prepare()
+
+        def warm() -> None:
+            group.trainer(batch)
+            if s.use_xla:
+                group.trainer.compile_xla(batch)
+
+        self._compiler.submit(warm)
 
     def limits(self) -> dict:
         return {
@@ -112,19 +134,19 @@ class Hub:
             version=session.version, domain=DOMAIN, train=rows(x_tr, y_tr), test=rows(x_te, y_te)
         )
 
-    def _trainer(self, padded: Architecture) -> Trainer:
-        trainer = self.trainers.get(padded)
+    def _trainer(self, shape: TraceShape) -> Trainer:
+        trainer = self.trainers.get(shape)
         if trainer is None:
             s = self.settings
-            trainer = Trainer(padded, s.grid_size, s.neuron_grid_size, DOMAIN)
-            self.trainers[padded] = trainer
+            trainer = Trainer(shape, s.grid_size, s.neuron_grid_size, DOMAIN)
+            self.trainers[shape] = trainer
             self._evict_trainers()
-        self.trainers.move_to_end(padded)
+        self.trainers.move_to_end(shape)
         return trainer
 
     def _evict_trainers(self) -> None:
         # Dropping a trainer frees its traces; those a group still uses stay.
-        in_use = {g.padded for g in self.groups.values()}
+        in_use = {g.shape for g in self.groups.values()}
         for key in list(self.trainers):
             if len(self.trainers) <= self.settings.max_traces:
                 break
@@ -132,8 +154,8 @@ class Hub:
                 del self.trainers[key]
 
     def _place(self, session: Session) -> None:
-        """Puts the session in the group of its padded architecture and speed class."""
-        key = (session.arch.padded, session.is_max_speed)
+        """Puts the session in the group of its trace shape and speed class."""
+        key = (session.arch.shape, session.is_max_speed)
         group = self.groups.get(key)
         if group is None:
             s = self.settings
@@ -234,17 +256,18 @@ class Hub:
         for group in list(self.groups.values()):
             prepared = group.prepare()
             if prepared is not None:
-                inputs, jobs = prepared
+                batch, jobs = prepared
                 work.append(
-                    (group, inputs, loop.run_in_executor(self._pool, _call, group, inputs, jobs))
+                    (group, batch, loop.run_in_executor(self._pool, _call, group, batch, jobs))
                 )
-        for group, inputs, future in work:
+        for group, batch, future in work:
             results, seconds, k_max = await future
             group.adapt_max_steps(seconds, k_max)
+            group.training_ticks += k_max > 0
             for result in results:
                 if group.apply(result):
                     self._deliver(result)
-            self._maybe_compile(group, inputs)
+            self._maybe_compile(group, batch)
 
     def _deliver(self, result) -> None:
         session = result.job.session
@@ -255,24 +278,40 @@ class Hub:
         session.offer_frame(result.text, result.data)
         self.frames_sent += 1
 
-    def _maybe_compile(self, group: Group, inputs: tuple) -> None:
+    def _maybe_compile(self, group: Group, batch: Batch) -> None:
         """Builds the XLA version of a group's call in the background; calls switch when ready."""
         if not self.settings.use_xla:
             return
         trainer, capacity = group.trainer, len(group.slots)
-        key = (trainer.arch, capacity)
+        key = (trainer.shape, capacity)
         if capacity in trainer.xla_ready or key in self._compiling:
             return
+        if group.training_ticks < COMPILE_AFTER_TICKS:  # a glance at a shape is not worth a compile
+            return
         self._compiling.add(key)
-        future = self._compiler.submit(trainer.compile_xla, inputs)
-        future.add_done_callback(lambda f: self._compiling.discard(key))
+
+        def compile_if_current() -> None:
+            # A group that grew or emptied while this waited would never use it: skip it.
+            try:
+                if len(group.slots) == capacity and not group.empty:
+                    trainer.compile_xla(batch)
+            finally:
+                self._compiling.discard(key)
+
+        self._compiler.submit(compile_if_current)
 
 
-def _call(group: Group, inputs: tuple, jobs) -> tuple[list, float, int]:
+def _lower_priority() -> None:
+    # Compiling is a background job: on a small machine the serving threads come first.
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+
+
+def _call(group: Group, batch: Batch, jobs) -> tuple[list, float, int]:
     started = time.perf_counter()
-    params, metrics, frames = group.trainer(inputs)
+    params, metrics, frames = group.trainer(batch)
     seconds = time.perf_counter() - started
-    return group.build_frames(jobs, params, metrics, frames), seconds, int(inputs[-1].max())
+    return group.build_frames(jobs, params, metrics, frames), seconds, int(batch.k.max())
 
 
 def _describe(error: ValidationError, changes: dict) -> tuple[str, str | None]:

@@ -1,0 +1,59 @@
+"""The `playground` command: `serve` the playground, or `bench` it."""
+
+import argparse
+import os
+import sys
+
+
+def _serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from app.main import create_app
+    from app.settings import Settings
+
+    settings = Settings(host=args.host, port=args.port)
+    _configure_tensorflow(settings.tf_threads)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        ws_max_size=settings.ws_max_message_bytes,
+        # Frames are small; compression would only add a decompression-bomb surface.
+        ws_per_message_deflate=False,
+        timeout_graceful_shutdown=5,
+        log_level=args.log_level,
+    )
+
+
+def _configure_tensorflow(pool_threads: int) -> None:
+    """One TF thread per pool worker, so parallel calls do not oversubscribe the cores."""
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(pool_threads)
+
+
+def _bench(args: argparse.Namespace) -> None:
+    from app.bench.run import main as bench_main
+
+    bench_main(quick=args.quick)
+
+
+def main(argv: list[str] | None = None) -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    parser = argparse.ArgumentParser(prog="playground", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="serve the playground")
+    serve.add_argument("--host", default="127.0.0.1", help="interface to listen on")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on")
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+    serve.set_defaults(func=_serve)
+    bench = sub.add_parser("bench", help="measure the server and print a table")
+    bench.add_argument("--quick", action="store_true", help="fewer samples, shorter windows")
+    bench.set_defaults(func=_bench)
+    args = parser.parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

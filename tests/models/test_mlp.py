@@ -1,0 +1,188 @@
+"""The compiled trainer against a plain `tf.GradientTape` + SGD loop, and what XOR teaches."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from models.datasets import make_xor, train_test_split
+from models.mlp import (
+    ACTIVATIONS,
+    FEATURES,
+    Architecture,
+    Batch,
+    Trainer,
+    batch_indices,
+    feature_selector,
+    grid_points,
+    init_params,
+)
+
+GRID, NEURON_GRID, DOMAIN = 16, 8, 6.0
+N = 500
+
+
+def _xor_data(seed: int = 1, ratio: float = 0.5):
+    x, y = make_xor(N, 0.0, seed)
+    return train_test_split(x, y, ratio, seed)
+
+
+def _batch(nets: list[dict], k: int) -> Batch:
+    """Stacks networks (dicts of arch, seed, lr, l1, l2, features, data) into one Batch."""
+
+    def pad_points(a, width):
+        out = np.zeros((width, *a.shape[1:]), np.float32)
+        out[: len(a)] = a
+        return out
+
+    params = [np.stack(p) for p in zip(*[n["arch"].pad(n["params"]) for n in nets], strict=True)]
+    masks = [np.stack(m) for m in zip(*[n["arch"].masks() for n in nets], strict=True)]
+    col = {}
+    for name, fn in {
+        "x_train": lambda n: pad_points(n["data"][0], N),
+        "y_train": lambda n: pad_points(n["data"][1], N),
+        "n_train": lambda n: np.int32(len(n["data"][0])),
+        "x_test": lambda n: pad_points(n["data"][2], N),
+        "y_test": lambda n: pad_points(n["data"][3], N),
+        "n_test": lambda n: np.int32(len(n["data"][2])),
+        "selector": lambda n: feature_selector(n["features"], len(FEATURES)),
+        "activation": lambda n: np.int32(ACTIVATIONS.index(n["arch"].activation)),
+        "batch_size": lambda n: np.int32(n["arch"].batch_size),
+        "learning_rate": lambda n: np.float32(n["lr"]),
+        "l1": lambda n: np.float32(n.get("l1", 0.0)),
+        "l2": lambda n: np.float32(n.get("l2", 0.0)),
+        "seed": lambda n: np.int32(n["seed"]),
+        "step": lambda n: np.int32(n.get("step", 0)),
+    }.items():
+        col[name] = np.stack([fn(n) for n in nets])
+    return Batch(params=params, masks=masks, k=np.full(len(nets), k, np.int32), **col)
+
+
+def _net(hidden, activation="tanh", batch_size=10, lr=0.1, seed=1, features=("x1", "x2"), **kw):
+    arch = Architecture(len(features), tuple(hidden), activation, batch_size)
+    return {
+        "arch": arch,
+        "params": init_params(arch, seed),
+        "seed": seed,
+        "lr": lr,
+        "features": list(features),
+        "data": _xor_data(seed),
+        **kw,
+    }
+
+
+def _reference(net: dict, k: int) -> list[np.ndarray]:
+    """k steps of plain SGD with tf.GradientTape on the unpadded network, one example set each."""
+    arch, (x_tr, y_tr, _, _) = net["arch"], net["data"]
+    act = {"tanh": tf.tanh, "relu": tf.nn.relu, "sigmoid": tf.sigmoid, "linear": tf.identity}
+    act = act[arch.activation]
+    cols = [FEATURES.index(f) for f in net["features"]]
+    params = [tf.Variable(p) for p in net["params"]]
+    for step in range(net.get("step", 0), net.get("step", 0) + k):
+        idx = batch_indices(
+            tf.constant([net["seed"]]),
+            tf.constant([step]),
+            tf.constant([arch.batch_size]),
+            tf.constant([len(x_tr)]),
+            arch.batch_size,
+        )[0].numpy()
+        p = x_tr[idx]
+        bank = np.stack(
+            [p[:, 0], p[:, 1], p[:, 0] ** 2, p[:, 1] ** 2, p[:, 0] * p[:, 1], np.sin(p[:, 0]), np.sin(p[:, 1])],
+            axis=1,
+        )
+        h = tf.constant(bank[:, cols])
+        with tf.GradientTape() as tape:
+            z = h
+            for layer in range(len(params) // 2):
+                z = tf.matmul(z, params[2 * layer]) + params[2 * layer + 1]
+                if layer < len(params) // 2 - 1:
+                    z = act(z)
+            loss = tf.reduce_mean(
+                tf.nn.sigmoid_cross_entropy_with_logits(labels=y_tr[idx], logits=z[:, 0])
+            )
+            weights = params[0::2]
+            loss += net.get("l1", 0.0) * tf.add_n([tf.reduce_sum(tf.abs(w)) for w in weights])
+            loss += net.get("l2", 0.0) * tf.add_n([tf.reduce_sum(w**2) for w in weights])
+        for v, g in zip(params, tape.gradient(loss, params), strict=True):
+            v.assign_sub(net["lr"] * g)
+    return [v.numpy() for v in params]
+
+
+def _trainer(arch: Architecture) -> Trainer:
+    return Trainer(arch.shape, GRID, NEURON_GRID, DOMAIN)
+
+
+@pytest.mark.parametrize(
+    "net",
+    [
+        _net([4], "tanh", 10, lr=0.1),
+        _net([3, 2], "relu", 7, lr=0.05, l2=0.01, features=("x1", "x2", "x1_sq", "sin_x2")),
+        _net([], "linear", 1, lr=0.5, l1=0.003, step=40),
+        _net([5, 5, 5], "sigmoid", 25, lr=1.0, seed=9, features=("x1x2",)),
+    ],
+    ids=["tanh-4", "relu-3-2-l2", "logistic-l1", "sigmoid-5-5-5"],
+)
+def test_compiled_steps_equal_gradient_tape_sgd(net: dict) -> None:
+    k = 12
+    new, metrics, _ = _trainer(net["arch"])(_batch([net], k))
+    got = net["arch"].unpad([p[0] for p in new])
+    for a, b in zip(got, _reference(net, k), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
+    assert np.all(np.isfinite(metrics))
+
+
+def test_stacked_networks_train_independently() -> None:
+    """Three different networks in one call each equal their own solo run."""
+    nets = [_net([4, 2], lr=0.03), _net([6, 1], "relu", lr=0.3, seed=4), _net([8, 3], lr=0.1, seed=7)]
+    assert len({n["arch"].shape for n in nets}) == 1
+    trainer = _trainer(nets[0]["arch"])
+    new, _, _ = trainer(_batch(nets, 9))
+    for i, net in enumerate(nets):
+        got = net["arch"].unpad([p[i] for p in new])
+        for a, b in zip(got, _reference(net, 9), strict=True):
+            np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
+
+
+def test_zero_steps_leave_parameters_alone_and_per_network_k() -> None:
+    nets = [_net([4]), _net([4], seed=2)]
+    batch = _batch(nets, 5)
+    batch.k = np.array([0, 5], np.int32)
+    new, _, _ = _trainer(nets[0]["arch"])(batch)
+    for before, after in zip(batch.params, new, strict=True):
+        np.testing.assert_array_equal(before[0], after[0])
+        assert not np.array_equal(before[1], after[1])
+
+
+def _train_xor(hidden, steps=2000) -> float:
+    net = _net(hidden, "tanh", 10, lr=0.3, seed=3)
+    _, metrics, _ = _trainer(net["arch"])(_batch([net], steps))
+    return float(metrics[0, 3])
+
+
+def test_xor_is_learned_with_four_hidden_neurons() -> None:
+    assert _train_xor([4]) >= 0.95
+
+
+def test_xor_is_not_learned_with_one_hidden_neuron() -> None:
+    assert _train_xor([1]) <= 0.8
+
+
+def test_frames_hold_the_grids() -> None:
+    net = _net([3, 9])
+    _, _, frames = _trainer(net["arch"])(_batch([net], 0))
+    drawn = net["arch"].shape.drawn
+    assert frames.shape == (1, GRID**2 + 2 * drawn * NEURON_GRID**2)
+    assert frames.dtype == np.uint8
+    out = frames[0, : GRID**2].reshape(GRID, GRID)
+    # The output grid is the sigmoid of the net on the grid points, row 0 at the top.
+    pts = grid_points(GRID, DOMAIN)
+    assert pts[0].tolist() == pytest.approx([-DOMAIN + 6 / GRID, DOMAIN - 6 / GRID])
+    assert out.min() < out.max()
+
+
+def test_batch_indices_do_not_depend_on_padding() -> None:
+    args = (tf.constant([3, 4]), tf.constant([10, 11]), tf.constant([5, 9]), tf.constant([250, 7]))
+    narrow = batch_indices(*args, 9).numpy()
+    wide = batch_indices(*args, 16).numpy()
+    np.testing.assert_array_equal(narrow, wide[:, :9])
+    assert narrow[0].max() < 250 and narrow[1].max() < 7
