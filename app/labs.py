@@ -21,9 +21,17 @@ LABS: tuple[Lab, ...] = (
         live=True,
     ),
     Lab(
-        "backprop", "Backpropagation", "The chain rule through three sigmoid neurons, step by step."
+        "backprop",
+        "Backpropagation",
+        "The chain rule through three sigmoid neurons, step by step.",
+        live=True,
     ),
-    Lab("convolution", "Convolution and pooling", "Kernels, edge detection, activations, pooling."),
+    Lab(
+        "convolution",
+        "Convolution and pooling",
+        "Kernels, edge detection, activations, pooling.",
+        live=True,
+    ),
     Lab("images", "Working with images", "Loading, formats, normalization and manipulation."),
     Lab("cnn", "CNN training", "Train a small convolutional network; classify dog photos."),
     Lab("rnn", "Recurrent networks", "Sequences and hidden state."),

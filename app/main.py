@@ -5,6 +5,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
+from app.image_store import ImageStore
 from app.live.hub import Hub
 from app.routes import ROUTERS
 from app.settings import Settings, get_settings
@@ -22,6 +23,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.hub = hub
+    app.state.image_store = ImageStore()
     app.state.templates = Jinja2Templates(directory=settings.templates_dir)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts)
     app.mount("/static", StaticFiles(directory=settings.static_dir), name="static")

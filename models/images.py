@@ -154,7 +154,7 @@ def decode_image(
     except Image.DecompressionBombError as exc:
         raise ImageRejected("too_large", f"The image declares too many pixels: {exc}") from exc
     except Exception as exc:  # Pillow's plugins raise many types for a damaged header.
-        raise ImageRejected("invalid", f"The {fmt} header is damaged: {exc}") from exc
+        raise ImageRejected("invalid", f"The {fmt} header is damaged or truncated: {exc}") from exc
     with im:
         width, height = im.size
         if width > max_side or height > max_side or width * height > max_pixels:

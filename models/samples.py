@@ -12,7 +12,7 @@ SAMPLES = {
     "shapes": "Shapes",
     "gradient": "Gradient",
     "text": "Text",
-    "image_batch": "image_batch (the course's 2 images)",
+    "image_batch": "image_batch (2 tiny images)",
 }
 MIN_SIZE = 8
 MAX_SIZE = 512

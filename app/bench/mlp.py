@@ -92,19 +92,27 @@ async def _single_max(base: str, seconds: float) -> list[Row]:
     await c.close()
     sps = steps / dt if dt else 0.0
     return [
-        Row(SECTION, "max speed: training steps/s (XOR [4,2])", f"{sps:,.0f}", "≥ 100,000", sps >= 1e5),
+        Row(
+            SECTION,
+            "max speed: training steps/s (XOR [4,2])",
+            f"{sps:,.0f}",
+            "≥ 100,000",
+            sps >= 1e5,
+        ),
         Row(SECTION, f"max speed: frames/s ({grid}² grid)", f"{fps:.1f}", "≥ 30", fps >= 30),
     ]
 
 
-async def _capacity(base: str, proc: psutil.Process, counts: list[int], seconds: float) -> list[Row]:
+async def _capacity(
+    base: str, proc: psutil.Process, counts: list[int], seconds: float
+) -> list[Row]:
     rows, best = [], 0
     for n in counts:
         clients = await asyncio.gather(*(Client.open(_ws(base)) for _ in range(n)))
         for i, c in enumerate(clients):
             await c.send({"type": "config", "seed": i + 1})
             await c.send({"type": "play"})
-        await asyncio.sleep(2.5)
+        await asyncio.sleep(6)  # the class has joined: the group's XLA call for its size is built
         proc.cpu_percent()
         start = time.perf_counter()
         await asyncio.sleep(seconds)
@@ -126,7 +134,9 @@ async def _capacity(base: str, proc: psutil.Process, counts: list[int], seconds:
         await asyncio.sleep(1)
         if not ok:
             break
-    rows.append(Row(SECTION, "capacity: largest N holding ≥ 30 frames/s", str(best), "≥ 100", best >= 100))
+    rows.append(
+        Row(SECTION, "capacity: largest N holding ≥ 30 frames/s", str(best), "≥ 100", best >= 100)
+    )
     return rows
 
 

@@ -146,7 +146,7 @@ class Group:
             steps[s] = session.step
             jobs.append(
                 SlotJob(s, session, session.gen, session.version, session.step, int(k[s]),
-                        int(self.arrays["n_train"][s]), session.arch, training)
+                        int(self.arrays["n_train"][s]), session.arch, session.running)
             )  # fmt: skip
             session.needs_frame = False
             session.single_step = False
@@ -197,10 +197,11 @@ class Group:
                 "version": job.version,
                 "step": step,
                 "epoch": round(step * arch.batch_size / max(job.n_train, 1), 3),
-                "loss": _finite(m[0]),
-                "test_loss": _finite(m[1]),
-                "accuracy": _finite(m[2]),
-                "test_accuracy": _finite(m[3]),
+                # A diverged net's accuracy is meaningless: null like its loss.
+                "loss": _finite(m[0]) if finite else None,
+                "test_loss": _finite(m[1]) if finite else None,
+                "accuracy": _finite(m[2]) if finite else None,
+                "test_accuracy": _finite(m[3]) if finite else None,
                 "diverged": not finite,
                 "running": job.running and finite,
                 "steps_per_frame": job.k,

@@ -7,8 +7,6 @@ bounded thread pool, off the event loop; groups run in parallel up to `tf_thread
 import asyncio
 import contextlib
 import logging
-import os
-import threading
 import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
@@ -38,12 +36,15 @@ class ServerFull(Exception):
     pass
 
 
+_TRAINERS: OrderedDict[tuple[TraceShape, int, int], Trainer] = OrderedDict()
+
+
 class Hub:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.sessions: set[Session] = set()
         self.groups: dict[tuple[TraceShape, bool], Group] = {}
-        self.trainers: OrderedDict[TraceShape, Trainer] = OrderedDict()
+        self.trainers = _TRAINERS  # traces are per process: every hub (and test app) shares them
         self._pool: ThreadPoolExecutor | None = None
         self._compiler: ThreadPoolExecutor | None = None
         self._compiling: set[tuple[TraceShape, int]] = set()
@@ -54,9 +55,7 @@ class Hub:
     @asynccontextmanager
     async def lifespan(self, app):
         self._pool = ThreadPoolExecutor(self.settings.tf_threads, thread_name_prefix="tf")
-        self._compiler = ThreadPoolExecutor(
-            1, thread_name_prefix="xla", initializer=_lower_priority
-        )
+        self._compiler = ThreadPoolExecutor(1, thread_name_prefix="xla")
         self._ticker = asyncio.create_task(self._run_ticker())
         self._warm_up()
         try:
@@ -135,22 +134,23 @@ class Hub:
         )
 
     def _trainer(self, shape: TraceShape) -> Trainer:
-        trainer = self.trainers.get(shape)
+        s = self.settings
+        key = (shape, s.grid_size, s.neuron_grid_size)
+        trainer = self.trainers.get(key)
         if trainer is None:
-            s = self.settings
             trainer = Trainer(shape, s.grid_size, s.neuron_grid_size, DOMAIN)
-            self.trainers[shape] = trainer
+            self.trainers[key] = trainer
             self._evict_trainers()
-        self.trainers.move_to_end(shape)
+        self.trainers.move_to_end(key)
         return trainer
 
     def _evict_trainers(self) -> None:
-        # Dropping a trainer frees its traces; those a group still uses stay.
-        in_use = {g.shape for g in self.groups.values()}
-        for key in list(self.trainers):
+        # Dropping a trainer frees its traces; one a group still holds lives on with the group.
+        in_use = {g.trainer for g in self.groups.values()}
+        for key, trainer in list(self.trainers.items()):
             if len(self.trainers) <= self.settings.max_traces:
                 break
-            if key not in in_use:
+            if trainer not in in_use:
                 del self.trainers[key]
 
     def _place(self, session: Session) -> None:
@@ -299,12 +299,6 @@ class Hub:
                 self._compiling.discard(key)
 
         self._compiler.submit(compile_if_current)
-
-
-def _lower_priority() -> None:
-    # Compiling is a background job: on a small machine the serving threads come first.
-    with contextlib.suppress(OSError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
 
 
 def _call(group: Group, batch: Batch, jobs) -> tuple[list, float, int]:

@@ -96,13 +96,16 @@ def _explain(error: ValidationError) -> tuple[str, str | None]:
         )
     if first["type"] in ("model_type", "dict_type", "model_attributes_type"):
         return 'Message must be a JSON object with a "type".', None
-    # loc is (tag, field, ...): drop the tag
+    # loc is (tag, field, [index or union member]...): keep the field and list indices.
     field = loc[1] if len(loc) > 1 else None
     if first["type"] == "extra_forbidden":
         return f"Unknown field {field!r} in a {loc[0]} message.", field
+    where = ".".join([field or "message", *(p for p in loc[2:] if p.isdigit())])
+    # A union (speed: integer or "epoch"/"max") fails once per member: say every option.
+    options = dict.fromkeys(e["msg"] for e in error.errors() if e["loc"][:2] == first["loc"][:2])
     shown = repr(first.get("input"))
     shown = shown if len(shown) <= 80 else shown[:77] + "..."
-    return f"Invalid {'.'.join(loc[1:])}: {first['msg']}. Received: {field}={shown}", field
+    return f"Invalid {where}: {', or '.join(options)}. Received: {field}={shown}", field
 
 
 async def _write(websocket: WebSocket, session: Session) -> None:

@@ -1,6 +1,7 @@
 """The `/ws/mlp` socket through FastAPI's TestClient: the protocol, and every bad input."""
 
 import json
+import time
 
 import pytest
 from fastapi.testclient import TestClient
@@ -131,8 +132,8 @@ BAD = [
     ('{"type": "config", "learning_rate": 1e309}', "learning_rate", "finite"),
     ('{"type": "config", "learning_rate": -1}', "learning_rate", "greater than or equal to 0.0001"),
     ('{"type": "config", "learning_rate": 1e30}', "learning_rate", "less than or equal to 10"),
-    ('{"type": "config", "learning_rate": "0.1"}', "learning_rate", "float"),
-    ('{"type": "config", "learning_rate": true}', "learning_rate", "float"),
+    ('{"type": "config", "learning_rate": "0.1"}', "learning_rate", "valid number"),
+    ('{"type": "config", "learning_rate": true}', "learning_rate", "valid number"),
     ('{"type": "config", "hidden": [1000000000]}', "hidden", "less than or equal to 50"),
     ('{"type": "config", "hidden": [0]}', "hidden", "greater than or equal to 1"),
     ('{"type": "config", "hidden": ' + json.dumps([2] * 1000) + "}", "hidden", "at most 6"),
@@ -148,7 +149,6 @@ BAD = [
     ('{"type": "config", "speed": "fast"}', "speed", "epoch"),
     ('{"type": "config", "seed": -1}', "seed", "greater than or equal to 0"),
     ('{"type": "play", "extra": 1}', "extra", "Unknown field"),
-    ("[" * 100_000 + "]" * 100_000, None, "JSON"),
 ]
 
 
@@ -157,8 +157,6 @@ def test_bad_input_gets_an_error_and_the_session_lives_on(
     sock: Socket, text: str, field: str | None, says: str
 ) -> None:
     sock.until(lambda m: m["type"] == "frame")
-    if len(text) > 64 * 1024:
-        pytest.skip("over the size cap: covered by the 1009 test")
     sock.ws.send_text(text)
     error = sock.until(lambda m: m["type"] in ("error", "state"))
     assert error["type"] == "error", error
@@ -205,19 +203,23 @@ def test_diverging_run_is_marked_and_never_sends_nan(sock: Socket) -> None:
         {
             "type": "config",
             "features": ["x1_sq", "x2_sq", "x1x2"],
-            "hidden": [8, 8],
-            "activation": "relu",
+            "hidden": [8, 8, 8, 8],
+            "activation": "linear",
             "learning_rate": 10,
         }
     )
     sock.send({"type": "play"})
-    frame = sock.until(lambda m: m["type"] == "frame" and m["diverged"])
+    seen = []
+    frame = sock.until(lambda m: seen.append(m) or (m["type"] == "frame" and m["diverged"]))
     assert frame["running"] is False
-    state = sock.until(lambda m: m["type"] == "state")
-    assert state["diverged"] is True and state["running"] is False
-    sock.send({"type": "play"})  # starts the run over
-    fresh = sock.until(lambda m: m["type"] == "frame" and not m["diverged"])
-    assert fresh["loss"] is not None
+    assert frame["loss"] is None and frame["accuracy"] is None
+    # The state that says so goes out before the frame that showed it.
+    states = [m for m in seen if m["type"] == "state"]
+    assert states[-1]["diverged"] is True and states[-1]["running"] is False
+    sock.send({"type": "config", "learning_rate": 0.0001})
+    sock.send({"type": "play"})  # starts the run over, now slowly enough to converge
+    fresh = sock.until(lambda m: m["type"] == "frame" and m["version"] == 2 and m["step"] > 0)
+    assert not fresh["diverged"] and fresh["loss"] is not None
 
 
 @pytest.mark.parametrize("origin", ["https://evil.example", "null", "http://testserver.evil"])
@@ -248,13 +250,16 @@ def test_missing_origin_policy_is_a_setting() -> None:
 
 
 def test_over_the_session_cap_is_told_and_closed_with_1013() -> None:
-    with TestClient(create_app(Settings(max_sessions=1))) as c, c.websocket_connect("/ws/mlp"):
-        with c.websocket_connect("/ws/mlp") as second:
-            error = _strict(second.receive_text())
-            assert error["type"] == "error" and "full" in error["message"]
-            with pytest.raises(WebSocketDisconnect) as e:
-                second.receive_text()
-            assert e.value.code == 1013
+    with (
+        TestClient(create_app(Settings(max_sessions=1))) as c,
+        c.websocket_connect("/ws/mlp"),
+        c.websocket_connect("/ws/mlp") as second,
+    ):
+        error = _strict(second.receive_text())
+        assert error["type"] == "error" and "full" in error["message"]
+        with pytest.raises(WebSocketDisconnect) as e:
+            second.receive_text()
+        assert e.value.code == 1013
 
 
 def test_disconnect_mid_training_leaves_nothing_running(client: TestClient) -> None:
@@ -268,7 +273,5 @@ def test_disconnect_mid_training_leaves_nothing_running(client: TestClient) -> N
     for _ in range(100):
         if not hub.sessions and not hub.groups:
             break
-        import time
-
         time.sleep(0.02)
     assert not hub.sessions and not hub.groups

@@ -87,7 +87,15 @@ def _reference(net: dict, k: int) -> list[np.ndarray]:
         )[0].numpy()
         p = x_tr[idx]
         bank = np.stack(
-            [p[:, 0], p[:, 1], p[:, 0] ** 2, p[:, 1] ** 2, p[:, 0] * p[:, 1], np.sin(p[:, 0]), np.sin(p[:, 1])],
+            [
+                p[:, 0],
+                p[:, 1],
+                p[:, 0] ** 2,
+                p[:, 1] ** 2,
+                p[:, 0] * p[:, 1],
+                np.sin(p[:, 0]),
+                np.sin(p[:, 1]),
+            ],
             axis=1,
         )
         h = tf.constant(bank[:, cols])
@@ -133,7 +141,11 @@ def test_compiled_steps_equal_gradient_tape_sgd(net: dict) -> None:
 
 def test_stacked_networks_train_independently() -> None:
     """Three different networks in one call each equal their own solo run."""
-    nets = [_net([4, 2], lr=0.03), _net([6, 1], "relu", lr=0.3, seed=4), _net([8, 3], lr=0.1, seed=7)]
+    nets = [
+        _net([4, 2], lr=0.03),
+        _net([6, 1], "relu", lr=0.3, seed=4),
+        _net([8, 3], lr=0.1, seed=7),
+    ]
     assert len({n["arch"].shape for n in nets}) == 1
     trainer = _trainer(nets[0]["arch"])
     new, _, _ = trainer(_batch(nets, 9))
@@ -154,7 +166,7 @@ def test_zero_steps_leave_parameters_alone_and_per_network_k() -> None:
 
 
 def _train_xor(hidden, steps=2000) -> float:
-    net = _net(hidden, "tanh", 10, lr=0.3, seed=3)
+    net = _net(hidden, "tanh", 10, lr=0.1, seed=1)
     _, metrics, _ = _trainer(net["arch"])(_batch([net], steps))
     return float(metrics[0, 3])
 

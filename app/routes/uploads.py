@@ -1,0 +1,82 @@
+"""Image uploads: the raw file as the request body, checked and decoded, kept in memory by id."""
+
+from fastapi import APIRouter, HTTPException, Request
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from app.image_store import ImageStoreDep, StoredImage
+from app.request_limits import read_capped_body
+from models.images import ALLOWED_FORMATS, ImageRejected, decode_image
+
+# Labs work on small images; a stored image is at most this many pixels a side (aspect kept).
+STORE_MAX_SIDE = 512
+STATUS = {"too_large": 413, "unsupported_format": 415, "invalid": 422}
+
+router = APIRouter(prefix="/api/images", tags=["images"])
+
+
+class UploadedImage(BaseModel):
+    id: str
+    format: str
+    width: int
+    height: int
+    channels: int
+    original_width: int
+    original_height: int
+    shape: list[int]  # (batch, height, width, channels), as tf.nn.conv2d sees it
+
+
+_IMAGE_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": (
+            f"The image file itself as the body (not a form): {', '.join(ALLOWED_FORMATS)}, "
+            "recognised by content, not by name or Content-Type."
+        ),
+        "content": {"image/*": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+
+
+@router.post(
+    "",
+    status_code=201,
+    openapi_extra=_IMAGE_BODY,
+    responses={
+        413: {"description": "Body over the byte cap, or image over the pixel cap"},
+        415: {"description": "Not a JPEG, PNG, GIF, BMP or WebP image by content"},
+        422: {"description": "Empty, damaged or truncated image"},
+    },
+)
+async def upload_image(request: Request, store: ImageStoreDep) -> UploadedImage:
+    """
+    Upload an image; it is decoded (RGB, at most 512 px a side) and kept in memory for a while.
+    """
+    settings = request.app.state.settings
+    if request.headers.get("content-type", "").startswith("multipart/"):
+        raise HTTPException(415, "Send the image file itself as the request body, not a form.")
+    data = await read_capped_body(request, settings.max_upload_bytes)
+    try:
+        decoded = await run_in_threadpool(
+            decode_image,
+            data,
+            max_bytes=settings.max_upload_bytes,
+            max_pixels=settings.max_image_pixels,
+            max_side=settings.max_image_side,
+            channels=3,
+            max_output_side=STORE_MAX_SIDE,
+        )
+    except ImageRejected as exc:
+        raise HTTPException(STATUS[exc.kind], exc.reason) from exc
+    image_id = store.put(StoredImage(decoded.pixels, decoded.format, decoded.original_size))
+    height, width, channels = decoded.pixels.shape
+    return UploadedImage(
+        id=image_id,
+        format=decoded.format,
+        width=width,
+        height=height,
+        channels=channels,
+        original_width=decoded.original_size[0],
+        original_height=decoded.original_size[1],
+        shape=[1, height, width, channels],
+    )
