@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     neuron_grid_size: int = Field(16, ge=4, le=64)
     # Threads that run TensorFlow work, off the event loop.
     tf_threads: int = Field(2, ge=1, le=64)
+    # Sessions trained together in one call; more make several groups, trained in parallel.
+    max_group_size: int = Field(64, ge=1, le=1024)
     # Compiled trainers kept (one per architecture); older ones are dropped so memory stays flat.
     max_traces: int = Field(24, ge=2, le=1000)
     # Start new architectures on a plain trace and swap in the XLA-compiled step once it is built.

@@ -12,7 +12,7 @@ def main(quick: bool = False) -> None:
     rows: list[Row] = []
     with running_server() as (base, proc, started):
         rows += mlp.run(base, proc.pid, started, quick)
-        for name in ("convolution",):
+        for name in ("convolution", "descent"):
             try:
                 module = importlib.import_module(f"app.bench.{name}")
             except ModuleNotFoundError:

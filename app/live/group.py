@@ -41,7 +41,9 @@ class FrameResult:
 class Group:
     """Slots of one `TraceShape` (and speed class), with their stacked arrays.
 
-    Capacity grows in powers of two so that XLA compiles few shapes.
+    Capacity grows in powers of two so that XLA compiles few shapes, up to
+    `Settings.max_group_size`: a full class splits into several groups, which the TF threads
+    train in parallel.
     """
 
     def __init__(self, trainer: Trainer, max_speed: bool, grid_size: int, neuron_grid_size: int):
@@ -87,6 +89,9 @@ class Group:
             grow(None if prev is None else self.masks[i], (width,)) for i in range(self.shape.depth)
         ]
         self.slots += [None] * (capacity - old)
+
+    def has_room(self, limit: int) -> bool:
+        return None in self.slots or len(self.slots) < limit
 
     @property
     def empty(self) -> bool:

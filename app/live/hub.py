@@ -43,7 +43,7 @@ class Hub:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.sessions: set[Session] = set()
-        self.groups: dict[tuple[TraceShape, bool], Group] = {}
+        self.groups: list[Group] = []
         self.trainers = _TRAINERS  # traces are per process: every hub (and test app) shares them
         self._pool: ThreadPoolExecutor | None = None
         self._compiler: ThreadPoolExecutor | None = None
@@ -146,7 +146,7 @@ class Hub:
 
     def _evict_trainers(self) -> None:
         # Dropping a trainer frees its traces; one a group still holds lives on with the group.
-        in_use = {g.trainer for g in self.groups.values()}
+        in_use = {g.trainer for g in self.groups}
         for key, trainer in list(self.trainers.items()):
             if len(self.trainers) <= self.settings.max_traces:
                 break
@@ -155,12 +155,20 @@ class Hub:
 
     def _place(self, session: Session) -> None:
         """Puts the session in the group of its trace shape and speed class."""
-        key = (session.arch.shape, session.is_max_speed)
-        group = self.groups.get(key)
+        shape, max_speed = session.arch.shape, session.is_max_speed
+        limit = self.settings.max_group_size
+        group = next(
+            (
+                g
+                for g in self.groups
+                if (g.shape, g.max_speed) == (shape, max_speed) and g.has_room(limit)
+            ),
+            None,
+        )
         if group is None:
             s = self.settings
-            group = Group(self._trainer(key[0]), key[1], s.grid_size, s.neuron_grid_size)
-            self.groups[key] = group
+            group = Group(self._trainer(shape), max_speed, s.grid_size, s.neuron_grid_size)
+            self.groups.append(group)
         session.gen += 1
         session.step = 0
         session.diverged = False
@@ -173,7 +181,7 @@ class Hub:
             return
         group.remove(session)
         if group.empty:
-            self.groups = {k: g for k, g in self.groups.items() if g is not group}
+            self.groups.remove(group)
 
     # -- control messages ------------------------------------------------------------------
     def configure(self, session: Session, changes: dict) -> None:
@@ -253,7 +261,7 @@ class Hub:
         """One call per group with work, in parallel in the TF pool; then frames go out."""
         loop = asyncio.get_running_loop()
         work = []
-        for group in list(self.groups.values()):
+        for group in list(self.groups):
             prepared = group.prepare()
             if prepared is not None:
                 batch, jobs = prepared
