@@ -1,12 +1,14 @@
 """The FastAPI application factory."""
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from app.image_store import ImageStore
 from app.live.hub import Hub
+from app.request_limits import validation_error_handler
 from app.routes import ROUTERS
 from app.settings import Settings, get_settings
 
@@ -21,6 +23,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=hub.lifespan,
     )
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.state.settings = settings
     app.state.hub = hub
     app.state.image_store = ImageStore()

@@ -6,6 +6,8 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
 
@@ -35,6 +37,26 @@ async def read_capped_body(request: Request, max_bytes: int) -> bytes:
 def _too_large(size: int, max_bytes: int, at_least: bool = False) -> str:
     what = f"at least {size:,}" if at_least else f"{size:,}"
     return f"The upload is {what} bytes; at most {max_bytes:,} bytes are accepted."
+
+
+def clean_validation_error(error: dict) -> dict:
+    """One validation error, its input kept only when it is a short, finite scalar.
+
+    FastAPI's own 422 echoes every input back; a NaN in it would make the response fail to encode.
+    """
+    reason = (error.get("ctx") or {}).get("error")  # e.g. why the JSON did not decode
+    msg = f"{error['msg']}: {reason}" if reason else error["msg"]
+    cleaned = {"loc": list(error["loc"]), "msg": msg, "type": error["type"]}
+    value = error.get("input")
+    finite = not isinstance(value, float) or math.isfinite(value)
+    if isinstance(value, str | int | float | bool) and finite and len(repr(value)) <= 40:
+        cleaned["input"] = value
+    return cleaned
+
+
+async def validation_error_handler(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """The app's 422: the errors without anything that cannot be valid JSON."""
+    return JSONResponse({"detail": [clean_validation_error(e) for e in exc.errors()]}, 422)
 
 
 class StrictJSONRequest(Request):

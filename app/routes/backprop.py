@@ -5,12 +5,11 @@ from collections.abc import Callable, Coroutine
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request, Response
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
+from app.request_limits import read_capped_body
 from models import backprop
 
 # The largest body a chain needs is a few hundred bytes; anything far bigger is refused unread.
@@ -22,50 +21,17 @@ LR_LOW, LR_HIGH = backprop.RANGES["lr"]
 
 
 class _GuardedRoute(APIRoute):
-    """Caps the body, and answers validation errors itself so bad input can never break the JSON.
-
-    FastAPI's own 422 echoes the input, and a NaN or Infinity read from the body would then make
-    the error response fail to encode (a 500).
-    """
+    """Caps the body before the handler parses it."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def guarded(request: Request) -> Response:
-            if not await _read_capped(request):
-                return JSONResponse(
-                    {"detail": f"The request body must be at most {MAX_BODY_BYTES} bytes."}, 413
-                )
-            try:
-                return await handler(request)
-            except RequestValidationError as exc:
-                return JSONResponse({"detail": [_clean(e) for e in exc.errors()]}, 422)
+            # FastAPI reuses a body already read (its GzipRequest recipe).
+            request._body = await read_capped_body(request, MAX_BODY_BYTES)
+            return await handler(request)
 
         return guarded
-
-
-async def _read_capped(request: Request) -> bool:
-    """Reads the body unless it is over the cap; FastAPI then reuses it (its GzipRequest recipe)."""
-    declared = request.headers.get("content-length", "0")
-    if not declared.isdigit() or int(declared) > MAX_BODY_BYTES:
-        return False
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            return False
-    request._body = body
-    return True
-
-
-def _clean(error: dict) -> dict:
-    """One validation error, with its input kept only when it is a short, finite scalar."""
-    cleaned = {"loc": list(error["loc"]), "msg": error["msg"], "type": error["type"]}
-    value = error.get("input")
-    finite = not isinstance(value, float) or math.isfinite(value)
-    if isinstance(value, str | int | float | bool) and finite and len(repr(value)) <= 40:
-        cleaned["input"] = value
-    return cleaned
 
 
 def _checked(check: Callable[..., Any], *args: Any) -> Any:

@@ -131,7 +131,7 @@ def test_depth_of_a_million_is_refused_before_it_is_read(client: TestClient) -> 
     r = post_raw(client, "/api/backprop", body)
 
     assert r.status_code == 413
-    assert "at most 16384 bytes" in r.json()["detail"]
+    assert "at most 16,384 bytes" in r.json()["detail"]
 
 
 def test_train_returns_the_loss_and_weights_of_every_step(client: TestClient) -> None:
