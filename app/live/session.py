@@ -11,6 +11,9 @@ from models.datasets import GENERATORS, train_test_split
 from models.mlp import Architecture, init_params
 
 N_POINTS = 500
+# Multiply-adds one frame may spend on training: a [50]×6 net at 10,000 steps a frame would hold a
+# TF thread for seconds and starve the class; it gets fewer steps per frame instead.
+WORK_PER_FRAME = 25_000_000
 # Changing these re-initialises the weights; the other fields apply to the running network.
 DATA_FIELDS = frozenset({"dataset", "noise", "train_ratio", "seed"})
 ARCH_FIELDS = frozenset({"features", "hidden", "activation", "batch_size"})
@@ -54,16 +57,16 @@ class Session:
         return self.arch.pad(init_params(self.arch, self.config.seed))
 
     def steps_per_frame(self, max_speed_steps: int) -> int:
-        """Steps the next frame trains: the chosen integer, one epoch, or the group's adaptive K."""
+        """Steps the next frame trains: the chosen integer, one epoch, or the group's adaptive K,
+        at most what `WORK_PER_FRAME` allows for this network."""
         speed = self.config.speed
         epoch = math.ceil(len(self.data[0]) / self.config.batch_size)
-        if self.single_step and speed == "max":
-            return epoch
-        if speed == "epoch":
-            return epoch
-        if speed == "max":
-            return max_speed_steps
-        return speed
+        if speed == "max" and not self.single_step:
+            return max_speed_steps  # already adapted to the time a call takes
+        wanted = epoch if speed in ("epoch", "max") else speed
+        shape = self.arch.shape
+        weights = sum(a * b for a, b in zip(shape.sizes[:-1], shape.sizes[1:], strict=True))
+        return max(1, min(wanted, WORK_PER_FRAME // (shape.batch * weights)))
 
     def send(self, message) -> None:
         """Queues a control message (never dropped, sent before the next frame)."""

@@ -43,3 +43,14 @@ def test_new_layer_sizes_reuse_the_trace() -> None:
     before, after, step = asyncio.run(run())
     assert before == after  # [4, 2] and [7, 3] pad to the same shape
     assert step == 25  # restarted at 0 by the new architecture, then one epoch
+
+
+def test_big_networks_get_fewer_steps_per_frame_than_asked() -> None:
+    from app.live.session import Session
+    from app.protocol import MlpConfig
+
+    small = Session(MlpConfig(speed=10_000))
+    big = Session(MlpConfig(speed=10_000, hidden=[50] * 6))
+    assert small.steps_per_frame(0) == 10_000
+    assert 1 <= big.steps_per_frame(0) < 200
+    assert Session(MlpConfig(speed="epoch")).steps_per_frame(0) == 25
