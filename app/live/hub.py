@@ -29,6 +29,9 @@ from models.datasets import DOMAIN
 from models.mlp import Batch, TraceShape, Trainer
 
 log = logging.getLogger(__name__)
+# Each architecture's trainer traces once, by design; TF's retracing detector counts them as one
+# function and would warn about "excessive retracing" on every new shape.
+logging.getLogger("tensorflow").setLevel(logging.ERROR)
 COMPILE_AFTER_TICKS = 10
 
 
@@ -64,7 +67,8 @@ class Hub:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
-            self._compiler.shutdown(wait=False, cancel_futures=True)
+            # A compile in progress finishes (it cannot be interrupted); queued ones are dropped.
+            self._compiler.shutdown(wait=True, cancel_futures=True)
             self._pool.shutdown(wait=True, cancel_futures=True)
 
     def _warm_up(self) -> None:
