@@ -6,6 +6,22 @@ import os
 import sys
 
 
+def server_config(app, settings, log_level: str = "info"):
+    """uvicorn's settings for the playground (also what the real-server tests run)."""
+    import uvicorn
+
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        ws_max_size=settings.ws_max_message_bytes,
+        # Frames are small; compression would only add a decompression-bomb surface.
+        ws_per_message_deflate=False,
+        timeout_graceful_shutdown=5,
+        log_level=log_level,
+    )
+
+
 def _serve(args: argparse.Namespace) -> None:
     import uvicorn
 
@@ -18,16 +34,7 @@ def _serve(args: argparse.Namespace) -> None:
     # TensorFlow's import leaves a large heap; a full collection over it stalls every socket for
     # ~100 ms. Freezing it keeps collections to what the server allocates from now on.
     gc.freeze()
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        ws_max_size=settings.ws_max_message_bytes,
-        # Frames are small; compression would only add a decompression-bomb surface.
-        ws_per_message_deflate=False,
-        timeout_graceful_shutdown=5,
-        log_level=args.log_level,
-    )
+    uvicorn.Server(server_config(app, settings, args.log_level)).run()
 
 
 def _configure_tensorflow(pool_threads: int) -> None:

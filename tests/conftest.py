@@ -1,12 +1,17 @@
-"""Fixtures shared by the whole suite: settings, a TestClient, and a real server for the browser."""
+"""Fixtures shared by the whole suite: settings, a TestClient, and a real uvicorn server."""
 
 import os
+import socket
+import threading
+import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 
+from app.cli import server_config
 from app.main import create_app
 from app.settings import Settings
 
@@ -20,3 +25,27 @@ def settings() -> Settings:
 def client(settings: Settings):
     with TestClient(create_app(settings)) as c:
         yield c
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def live_server():
+    port = _free_port()
+    settings = Settings(port=port)
+    config = server_config(create_app(settings), settings, "warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)

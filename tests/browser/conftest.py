@@ -1,15 +1,8 @@
-"""A real uvicorn server on a free loopback port and the system Chromium driven by Playwright."""
+"""The system Chromium driven by Playwright (the server is `live_server` from tests/conftest.py)."""
 
-import socket
-import threading
-import time
 from pathlib import Path
 
 import pytest
-import uvicorn
-
-from app.main import create_app
-from app.settings import Settings
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -23,31 +16,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="session")
-def live_server():
-    port = _free_port()
-    config = uvicorn.Config(
-        create_app(Settings(port=port)), host="127.0.0.1", port=port, log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
 
 
 @pytest.fixture(scope="session")
