@@ -72,18 +72,26 @@ class Hub:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
     def _warm_up(self) -> None:
-        """Traces and compiles the default network's shape in the background at start-up, so the
-        first student does not wait for it."""
-        session = Session(MlpConfig())
+        """Traces the shapes a class reaches first (the default network, compiled too, then one
+        fewer and one more hidden layer) in the background at start-up, so nobody waits for them."""
         s = self.settings
-        group = Group(self._trainer(session.arch.shape), False, s.grid_size, s.neuron_grid_size)
-        group.add(session)
-        batch, _ = group.prepare()
+        jobs = []
+        for hidden, compile_it in (
+            ([4, 2], s.use_xla),
+            ([4], False),
+            ([4, 2, 2], False),
+            ([], False),
+        ):
+            session = Session(MlpConfig(hidden=hidden))
+            group = Group(self._trainer(session.arch.shape), False, s.grid_size, s.neuron_grid_size)
+            group.add(session)
+            jobs.append((group.trainer, group.prepare()[0], compile_it))
 
         def warm() -> None:
-            group.trainer(batch)
-            if s.use_xla:
-                group.trainer.compile_xla(batch)
+            for trainer, batch, compile_it in jobs:
+                trainer(batch)
+                if compile_it:
+                    trainer.compile_xla(batch)
 
         self._compiler.submit(warm)
 
