@@ -13,7 +13,9 @@ class Lab:
 
 LABS: tuple[Lab, ...] = (
     Lab("neurons", "Single neurons", "Linear and logistic regression, softmax classification."),
-    Lab("descent", "Gradient descent", "Learning rates too small, good and overshooting."),
+    Lab(
+        "descent", "Gradient descent", "Learning rates too small, good and overshooting.", live=True
+    ),
     Lab(
         "mlp",
         "Multi-layer networks",

@@ -1,5 +1,12 @@
 """HTTP and WebSocket routes: thin glue between the browser and `models/`."""
 
-from app.routes import backprop, convolution, pages, uploads, ws
+from app.routes import backprop, convolution, descent, pages, uploads, ws
 
-ROUTERS = (pages.router, ws.router, backprop.router, convolution.router, uploads.router)
+ROUTERS = (
+    pages.router,
+    ws.router,
+    backprop.router,
+    convolution.router,
+    descent.router,
+    uploads.router,
+)
