@@ -12,7 +12,12 @@ class Lab:
 
 
 LABS: tuple[Lab, ...] = (
-    Lab("neurons", "Single neurons", "Linear and logistic regression, softmax classification."),
+    Lab(
+        "neurons",
+        "Single neurons",
+        "Linear and logistic regression, softmax classification.",
+        live=True,
+    ),
     Lab(
         "descent", "Gradient descent", "Learning rates too small, good and overshooting.", live=True
     ),

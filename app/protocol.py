@@ -25,12 +25,12 @@ Regularization = Literal["none", "l1", "l2"]
 Speed = Annotated[int, Field(ge=1, le=MAX_STEPS_PER_FRAME)] | Literal["epoch", "max"]
 
 
-class _Message(BaseModel):
+class StrictMessage(BaseModel):
     # Unknown fields are errors (a typo must not be silently ignored); NaN/inf never pass.
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
 
-class MlpConfig(_Message):
+class MlpConfig(StrictMessage):
     """Every setting of a multi-layer network session, with the defaults a new session starts from."""
 
     dataset: Dataset = "xor"
@@ -62,7 +62,7 @@ class MlpConfig(_Message):
 _LAX_FLOAT = {"noise", "train_ratio", "learning_rate", "regularization_rate"}
 
 
-class ConfigMessage(_Message):
+class ConfigMessage(StrictMessage):
     """A partial config: only the fields present change; ranges are checked against `MlpConfig`."""
 
     type: Literal["config"]
@@ -89,21 +89,21 @@ class ConfigMessage(_Message):
         return self.model_dump(exclude={"type"}, exclude_unset=True)
 
 
-class PlayMessage(_Message):
+class PlayMessage(StrictMessage):
     type: Literal["play"]
 
 
-class PauseMessage(_Message):
+class PauseMessage(StrictMessage):
     type: Literal["pause"]
 
 
-class StepMessage(_Message):
+class StepMessage(StrictMessage):
     """Train one frame's worth of steps at the chosen speed (one epoch at "max"), then pause."""
 
     type: Literal["step"]
 
 
-class ResetMessage(_Message):
+class ResetMessage(StrictMessage):
     """Back to step 0 with the initial weights the seed gives."""
 
     type: Literal["reset"]
@@ -116,7 +116,7 @@ ClientMessage = Annotated[
 CLIENT_MESSAGE = TypeAdapter(ClientMessage)
 
 
-class StateMessage(_Message):
+class StateMessage(StrictMessage):
     """The session's whole config and status: sent on connect and after every control message."""
 
     type: Literal["state"] = "state"
@@ -127,7 +127,7 @@ class StateMessage(_Message):
     limits: dict
 
 
-class DataMessage(_Message):
+class DataMessage(StrictMessage):
     """The data set's points as [x1, x2, label] rows; sent on connect and whenever the data change."""
 
     type: Literal["data"] = "data"
@@ -137,7 +137,7 @@ class DataMessage(_Message):
     test: list[list[float]]
 
 
-class FrameMessage(_Message):
+class FrameMessage(StrictMessage):
     """One frame of training; the binary message of `frame_bytes` bytes right after it holds its grids."""
 
     type: Literal["frame"] = "frame"
@@ -161,7 +161,7 @@ class FrameMessage(_Message):
     frame_bytes: int
 
 
-class ErrorMessage(_Message):
+class ErrorMessage(StrictMessage):
     type: Literal["error"] = "error"
     message: str
     field: str | None = None

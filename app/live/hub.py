@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 
 from pydantic import ValidationError
 
+from app.live.channel import ServerFull
 from app.live.group import Group
 from app.live.session import ARCH_FIELDS, DATA_FIELDS, Session
 from app.protocol import (
@@ -33,10 +34,6 @@ log = logging.getLogger(__name__)
 # function and would warn about "excessive retracing" on every new shape.
 logging.getLogger("tensorflow").setLevel(logging.ERROR)
 COMPILE_AFTER_TICKS = 10
-
-
-class ServerFull(Exception):
-    pass
 
 
 _TRAINERS: OrderedDict[tuple[TraceShape, int, int], Trainer] = OrderedDict()
@@ -201,7 +198,7 @@ class Hub:
         try:
             config = MlpConfig.model_validate({**session.config.model_dump(), **changes})
         except ValidationError as e:
-            session.send_error(*_describe(e, changes))
+            session.send_error(*describe_config_error(e, changes))
             return
         old = session.config
         changed = {k for k in changes if getattr(old, k) != getattr(config, k)}
@@ -328,7 +325,7 @@ def _call(group: Group, batch: Batch, jobs) -> tuple[list, float, int]:
     return group.build_frames(jobs, params, metrics, frames), seconds, int(batch.k.max())
 
 
-def _describe(error: ValidationError, changes: dict) -> tuple[str, str | None]:
+def describe_config_error(error: ValidationError, changes: dict) -> tuple[str, str | None]:
     """Keras-style: the field, the value received and what is allowed."""
     first = error.errors()[0]
     loc = [str(p) for p in first["loc"]]

@@ -1,12 +1,11 @@
 """One browser tab's training session: its config, status, and what waits to be sent to it."""
 
-import asyncio
 import math
-from collections import deque
 
 import numpy as np
 
-from app.protocol import ErrorMessage, MlpConfig
+from app.live.outbox import Outbox
+from app.protocol import MlpConfig
 from models.datasets import GENERATORS, train_test_split
 from models.mlp import Architecture, init_params
 
@@ -19,10 +18,11 @@ DATA_FIELDS = frozenset({"dataset", "noise", "train_ratio", "seed"})
 ARCH_FIELDS = frozenset({"features", "hidden", "activation", "batch_size"})
 
 
-class Session:
+class Session(Outbox):
     """State of one session. Only the event loop touches it; the trainer works on snapshots."""
 
     def __init__(self, config: MlpConfig):
+        super().__init__()
         self.config = config
         self.version = 0
         self.running = False
@@ -33,9 +33,6 @@ class Session:
         self.gen = 0  # bumped whenever the weights are re-initialised: stale results are dropped
         self.group = None
         self.slot = -1
-        self._outbox: deque[str] = deque()
-        self._frame: tuple[str, bytes] | None = None
-        self._wake = asyncio.Event()
         self.closed = False
         self.load_data()
 
@@ -67,26 +64,3 @@ class Session:
         shape = self.arch.shape
         weights = sum(a * b for a, b in zip(shape.sizes[:-1], shape.sizes[1:], strict=True))
         return max(1, min(wanted, WORK_PER_FRAME // (shape.batch * weights)))
-
-    def send(self, message) -> None:
-        """Queues a control message (never dropped, sent before the next frame)."""
-        self._outbox.append(message.model_dump_json())
-        self._wake.set()
-
-    def send_error(self, message: str, field: str | None = None) -> None:
-        self.send(ErrorMessage(message=message, field=field))
-
-    def offer_frame(self, text: str, data: bytes) -> None:
-        """Latest frame wins: a slow client gets fewer frames, never a backlog."""
-        self._frame = (text, data)
-        self._wake.set()
-
-    async def next_outgoing(self) -> tuple[str | None, tuple[str, bytes] | None]:
-        """Waits for something to send: queued control messages first, then the newest frame."""
-        while not self._outbox and self._frame is None:
-            self._wake.clear()
-            await self._wake.wait()
-        if self._outbox:
-            return self._outbox.popleft(), None
-        frame, self._frame = self._frame, None
-        return None, frame

@@ -1,6 +1,6 @@
 """HTTP and WebSocket routes: thin glue between the browser and `models/`."""
 
-from app.routes import backprop, convolution, descent, pages, uploads, ws
+from app.routes import backprop, convolution, descent, neurons, pages, uploads, ws
 
 ROUTERS = (
     pages.router,
@@ -8,5 +8,6 @@ ROUTERS = (
     backprop.router,
     convolution.router,
     descent.router,
+    neurons.router,
     uploads.router,
 )

@@ -9,36 +9,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from app.main import create_app
 from app.settings import Settings
-
-
-def _strict(text: str) -> dict:
-    def refuse(name):
-        raise AssertionError(f"server sent {name}")
-
-    return json.loads(text, parse_constant=refuse)
-
-
-class Socket:
-    """Reads the server's messages, pairing each frame with its binary grids."""
-
-    def __init__(self, ws):
-        self.ws = ws
-
-    def next(self) -> dict:
-        message = _strict(self.ws.receive_text())
-        if message["type"] == "frame":
-            message["grids"] = self.ws.receive_bytes()
-        return message
-
-    def until(self, predicate, limit: int = 400) -> dict:
-        for _ in range(limit):
-            message = self.next()
-            if predicate(message):
-                return message
-        raise AssertionError("the expected message never came")
-
-    def send(self, message: dict) -> None:
-        self.ws.send_text(json.dumps(message))
+from tests.app.live_socket import Socket, strict_json
 
 
 @pytest.fixture
@@ -56,7 +27,7 @@ def test_connect_sends_state_data_and_a_first_frame(sock: Socket) -> None:
     frame = sock.next()
     assert frame["type"] == "frame" and frame["step"] == 0
     assert frame["layers"] == [2, 4, 2, 1] and frame["drawn"] == [2, 4, 2, 1]
-    assert len(frame["grids"]) == frame["frame_bytes"] == 64 * 64 + (4 + 2) * 16 * 16
+    assert len(frame["binary"]) == frame["frame_bytes"] == 64 * 64 + (4 + 2) * 16 * 16
     assert len(frame["weights"]) == 3 and len(frame["weights"][0]) == 2
     assert len(frame["weights"][0][0]) == 4
 
@@ -237,7 +208,7 @@ def test_own_and_listed_origins_are_accepted() -> None:
     with TestClient(app) as c:
         for origin in ("http://testserver", "https://course.example"):
             with c.websocket_connect("/ws/mlp", headers={"origin": origin}) as ws:
-                assert _strict(ws.receive_text())["type"] == "state"
+                assert strict_json(ws.receive_text())["type"] == "state"
 
 
 def test_missing_origin_policy_is_a_setting() -> None:
@@ -255,7 +226,7 @@ def test_over_the_session_cap_is_told_and_closed_with_1013() -> None:
         c.websocket_connect("/ws/mlp"),
         c.websocket_connect("/ws/mlp") as second,
     ):
-        error = _strict(second.receive_text())
+        error = strict_json(second.receive_text())
         assert error["type"] == "error" and "full" in error["message"]
         with pytest.raises(WebSocketDisconnect) as e:
             second.receive_text()

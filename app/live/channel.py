@@ -1,0 +1,126 @@
+"""One live socket's life, the same for every lab: checks at the edge, then a reader and a writer."""
+
+import asyncio
+import inspect
+from collections.abc import Callable
+
+from fastapi import WebSocket, WebSocketDisconnect, status
+from pydantic import ValidationError
+
+from app.live.guard import RateLimit, origin_allowed
+from app.live.outbox import Outbox
+from app.protocol import ErrorMessage
+
+CLOSE_TOO_BIG = 1009
+CLOSE_TRY_LATER = 1013
+
+
+class ServerFull(Exception):
+    pass
+
+
+async def run_socket(
+    websocket: WebSocket,
+    open_session: Callable[[], Outbox],
+    close_session: Callable[[Outbox], object],
+    dispatch: Callable[[Outbox, str], None],
+) -> None:
+    """Accepts (or refuses) the socket, then feeds its text messages to `dispatch` until it closes.
+
+    Args:
+        websocket: The socket, not yet accepted.
+        open_session: Makes the session; raises `ServerFull` over the cap.
+        close_session: Ends it (may be a coroutine function); always called once.
+        dispatch: Applies one text message to the session.
+    """
+    settings = websocket.app.state.settings
+    if not origin_allowed(websocket, settings):
+        # Closing before accept answers the handshake with HTTP 403.
+        await websocket.close(code=status.WS_1008_POLICY_VIOLATION)
+        return
+    await websocket.accept()
+    try:
+        session = open_session()
+    except ServerFull as e:
+        await websocket.send_text(ErrorMessage(message=str(e)).model_dump_json())
+        await websocket.close(code=CLOSE_TRY_LATER, reason="server full")
+        return
+    writer = asyncio.create_task(_write(websocket, session))
+    try:
+        await _read(websocket, session, dispatch)
+    except WebSocketDisconnect:
+        pass
+    finally:
+        writer.cancel()
+        closing = close_session(session)
+        if inspect.isawaitable(closing):
+            await closing
+
+
+async def _read(websocket: WebSocket, session: Outbox, dispatch) -> None:
+    settings = websocket.app.state.settings
+    limit = RateLimit(settings.message_rate, settings.message_burst)
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        text = message.get("text")
+        size = len(text.encode()) if text is not None else len(message.get("bytes") or b"")
+        if size > settings.ws_max_message_bytes:
+            await websocket.close(
+                CLOSE_TOO_BIG, f"message over {settings.ws_max_message_bytes} bytes"
+            )
+            return
+        if not limit.allow():
+            await websocket.close(
+                status.WS_1008_POLICY_VIOLATION, f"over {settings.message_rate:g} messages a second"
+            )
+            return
+        if text is None:
+            session.send_error("Binary messages are not accepted: send JSON text.")
+            continue
+        dispatch(session, text)
+
+
+async def _write(websocket: WebSocket, session: Outbox) -> None:
+    try:
+        while True:
+            control, frame = await session.next_outgoing()
+            if control is not None:
+                await websocket.send_text(control)
+            else:
+                await websocket.send_text(frame[0])
+                await websocket.send_bytes(frame[1])
+    except (WebSocketDisconnect, RuntimeError):
+        # The client went away; the reader notices and closes the session.
+        pass
+
+
+def explain_validation_error(error: ValidationError, types: str) -> tuple[str, str | None]:
+    """A client message's first validation error in words: the field, the value and what is allowed.
+
+    Args:
+        error: From validating a message of a discriminated union.
+        types: The message types the socket accepts, for the "unknown type" message.
+    """
+    first = error.errors()[0]
+    loc = [str(p) for p in first["loc"]]
+    if first["type"] == "union_tag_not_found":
+        return f'Message needs a "type": one of {types}.', "type"
+    if first["type"] == "union_tag_invalid":
+        return (
+            f"Unknown message type {first['input'].get('type')!r}: expected one of {types}.",
+            "type",
+        )
+    if first["type"] in ("model_type", "dict_type", "model_attributes_type"):
+        return 'Message must be a JSON object with a "type".', None
+    # loc is (tag, field, [index or union member]...): keep the field and list indices.
+    field = loc[1] if len(loc) > 1 else None
+    if first["type"] == "extra_forbidden":
+        return f"Unknown field {field!r} in a {loc[0]} message.", field
+    where = ".".join([field or "message", *(p for p in loc[2:] if p.isdigit())])
+    # A union (speed: integer or "epoch"/"max") fails once per member: say every option.
+    options = dict.fromkeys(e["msg"] for e in error.errors() if e["loc"][:2] == first["loc"][:2])
+    shown = repr(first.get("input"))
+    shown = shown if len(shown) <= 80 else shown[:77] + "..."
+    return f"Invalid {where}: {', or '.join(options)}. Received: {field}={shown}", field

@@ -1,0 +1,38 @@
+"""What waits to be sent to one socket: control messages in order, and only the newest frame."""
+
+import asyncio
+from collections import deque
+
+from app.protocol import ErrorMessage
+
+
+class Outbox:
+    """Base of every live session. Only the event loop touches it."""
+
+    def __init__(self):
+        self._outbox: deque[str] = deque()
+        self._frame: tuple[str, bytes] | None = None
+        self._wake = asyncio.Event()
+
+    def send(self, message) -> None:
+        """Queues a control message (never dropped, sent before the next frame)."""
+        self._outbox.append(message.model_dump_json())
+        self._wake.set()
+
+    def send_error(self, message: str, field: str | None = None) -> None:
+        self.send(ErrorMessage(message=message, field=field))
+
+    def offer_frame(self, text: str, data: bytes) -> None:
+        """Latest frame wins: a slow client gets fewer frames, never a backlog."""
+        self._frame = (text, data)
+        self._wake.set()
+
+    async def next_outgoing(self) -> tuple[str | None, tuple[str, bytes] | None]:
+        """Waits for something to send: queued control messages first, then the newest frame."""
+        while not self._outbox and self._frame is None:
+            self._wake.clear()
+            await self._wake.wait()
+        if self._outbox:
+            return self._outbox.popleft(), None
+        frame, self._frame = self._frame, None
+        return None, frame

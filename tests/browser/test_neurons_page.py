@@ -1,0 +1,85 @@
+"""The single-neurons lab in a real Chromium against a real server: train, switch models, XOR."""
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+pytestmark = pytest.mark.browser
+
+FRAME_TIMEOUT_MS = 20_000
+WEIGHT = "#diagram [data-weight='0,0']"
+
+
+def _open(page: Page, base: str, hash_: str = "") -> None:
+    page.goto(f"{base}/labs/neurons{hash_}")
+    expect(page.locator("#connection")).to_have_attribute("data-status", "connected")
+    expect(page.locator("#loss")).to_have_text(re.compile(r"^\d"), timeout=FRAME_TIMEOUT_MS)
+
+
+def _loss(page: Page) -> float:
+    return float(page.locator("#loss").text_content())
+
+
+def test_linear_regression_trains_the_line(live_server: str, page: Page, screenshot) -> None:
+    _open(page, live_server, "#model=linear&learning_rate=0.01&speed=1&seed=4")
+    start_loss, start_weight = _loss(page), page.locator(WEIGHT).text_content()
+    screenshot("neurons-linear-untrained")
+    page.get_by_role("button", name="Play").click()
+    page.wait_for_function(
+        f"() => parseFloat(document.getElementById('loss').textContent) < {start_loss * 0.5}",
+        timeout=FRAME_TIMEOUT_MS,
+    )
+    assert page.locator(WEIGHT).text_content() != start_weight
+    page.get_by_role("button", name="Pause").click()
+    expect(page.get_by_role("button", name="Play")).to_be_visible()
+    page.wait_for_timeout(600)  # the trail settles on the surface
+    screenshot("neurons-linear-trained")
+    assert page.js_errors == []
+
+
+def test_logistic_on_xor_shows_the_note_and_the_mlp_link(
+    live_server: str, page: Page, screenshot
+) -> None:
+    _open(page, live_server, "#model=logistic&dataset=linear&learning_rate=0.1&speed=20")
+    page.get_by_role("button", name="Play").click()
+    page.wait_for_function(
+        "() => parseInt(document.getElementById('accuracy').textContent) >= 95",
+        timeout=FRAME_TIMEOUT_MS,
+    )
+    screenshot("neurons-logistic-separable")
+    expect(page.locator("#xor-note")).to_be_hidden()
+
+    page.get_by_role("button", name="XOR").click()
+    expect(page.locator("#xor-note")).to_be_visible()
+    link = page.get_by_role("link", name=re.compile("multi-layer network"))
+    expect(link).to_have_attribute("href", re.compile(r"^/labs/mlp#dataset=xor&noise=.*&seed="))
+    expect(page).to_have_url(re.compile(r"dataset=xor"))
+    expect(page.get_by_role("button", name="Pause")).to_be_visible()  # new data, still playing
+    page.wait_for_function(
+        "() => parseInt(document.getElementById('step-count').textContent.replace(/,/g, '')) > 1500",
+        timeout=FRAME_TIMEOUT_MS,
+    )
+    assert _loss(page) > 0.6  # stalls near ln 2
+    screenshot("neurons-logistic-xor")
+    assert page.js_errors == []
+
+
+def test_softmax_on_iris(live_server: str, page: Page, screenshot) -> None:
+    _open(page, live_server, "#model=softmax&dataset=iris&learning_rate=0.3&speed=20")
+    expect(page.locator("#diagram [data-bias]")).to_have_count(3)
+    page.get_by_role("button", name="Play").click()
+    page.wait_for_function(
+        "() => parseInt(document.getElementById('accuracy').textContent) >= 90",
+        timeout=FRAME_TIMEOUT_MS,
+    )
+    page.get_by_role("button", name="Pause").click()
+    page.get_by_label("Horizontal feature").select_option("sepal_length")
+    expect(page).to_have_url(re.compile(r"iris_features=sepal_length,petal_width"))
+    page.wait_for_timeout(500)
+    screenshot("neurons-softmax-iris")
+    page.get_by_role("button", name="three blobs").click()
+    page.get_by_role("button", name="Play").click()
+    page.wait_for_timeout(1500)
+    screenshot("neurons-softmax-three")
+    assert page.js_errors == []
