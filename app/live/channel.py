@@ -5,9 +5,9 @@ import inspect
 from collections.abc import Callable
 
 from fastapi import WebSocket, WebSocketDisconnect, status
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
-from app.live.guard import RateLimit, origin_allowed
+from app.live.guard import BadMessage, RateLimit, origin_allowed, parse_json
 from app.live.outbox import Outbox
 from app.protocol import ErrorMessage
 
@@ -94,6 +94,24 @@ async def _write(websocket: WebSocket, session: Outbox) -> None:
     except (WebSocketDisconnect, RuntimeError):
         # The client went away; the reader notices and closes the session.
         pass
+
+
+def parse_message(adapter: TypeAdapter, text: str, session: Outbox, types: str):
+    """The validated client message, or None after telling the client what is wrong.
+
+    Args:
+        adapter: The socket's discriminated union of client messages.
+        text: The raw message.
+        session: Where an `error` goes.
+        types: The message types the socket accepts, for the "unknown type" message.
+    """
+    try:
+        return adapter.validate_python(parse_json(text))
+    except BadMessage as e:
+        session.send_error(str(e))
+    except ValidationError as e:
+        session.send_error(*explain_validation_error(e, types))
+    return None
 
 
 def explain_validation_error(error: ValidationError, types: str) -> tuple[str, str | None]:

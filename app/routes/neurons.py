@@ -1,10 +1,8 @@
 """The single-neuron lab's WebSocket: the same checks at the edge as `/ws/mlp`, its own sessions."""
 
 from fastapi import APIRouter, WebSocket
-from pydantic import ValidationError
 
-from app.live.channel import explain_validation_error, run_socket
-from app.live.guard import BadMessage, parse_json
+from app.live.channel import parse_message, run_socket
 from app.live.neurons import NeuronSession, NeuronSessions
 from app.protocol_neurons import CLIENT_MESSAGE
 
@@ -29,13 +27,8 @@ async def neurons_socket(websocket: WebSocket) -> None:
 
 def dispatch(session: NeuronSession, text: str) -> None:
     """Parses one message and applies it; anything wrong becomes an `error` to this client."""
-    try:
-        msg = CLIENT_MESSAGE.validate_python(parse_json(text))
-    except BadMessage as e:
-        session.send_error(str(e))
-        return
-    except ValidationError as e:
-        session.send_error(*explain_validation_error(e, TYPES))
+    msg = parse_message(CLIENT_MESSAGE, text, session, TYPES)
+    if msg is None:
         return
     if msg.type == "config":
         session.configure(msg.changes())

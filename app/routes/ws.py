@@ -1,10 +1,8 @@
 """The multi-layer network lab's WebSocket (docs/protocol.md)."""
 
 from fastapi import APIRouter, WebSocket
-from pydantic import ValidationError
 
-from app.live.channel import explain_validation_error, run_socket
-from app.live.guard import BadMessage, parse_json
+from app.live.channel import parse_message, run_socket
 from app.live.hub import Hub
 from app.live.session import Session
 from app.protocol import CLIENT_MESSAGE
@@ -22,13 +20,8 @@ async def mlp_socket(websocket: WebSocket) -> None:
 
 def dispatch(hub: Hub, session: Session, text: str) -> None:
     """Parses one message and applies it; anything wrong becomes an `error` to this client."""
-    try:
-        msg = CLIENT_MESSAGE.validate_python(parse_json(text))
-    except BadMessage as e:
-        session.send_error(str(e))
-        return
-    except ValidationError as e:
-        session.send_error(*explain_validation_error(e, TYPES))
+    msg = parse_message(CLIENT_MESSAGE, text, session, TYPES)
+    if msg is None:
         return
     if msg.type == "config":
         hub.configure(session, msg.changes())
