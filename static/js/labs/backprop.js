@@ -6,6 +6,7 @@ import { ChainDiagram } from "../views/chainDiagram.js";
 import { buildSteps, describeChain, formatValue, revealedValues } from "../views/chainSteps.js";
 import { GradientDepthChart } from "../views/gradientDepthChart.js";
 import { GradientTable } from "../views/gradientTable.js";
+import { postJSON } from "../api.js";
 
 const BASE_DEPTH = 3;
 const MAX_DEPTH = 10;
@@ -57,20 +58,6 @@ const resized = (list, n, fill) => Array.from({ length: n }, (_, i) => list[i] ?
 const $ = (id) => document.getElementById(id);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function post(url, body) {
-  const response = await fetch(url, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(body),
-  });
-  const data = await response.json().catch(() => null);
-  if (!response.ok) {
-    const detail = data?.detail;
-    throw Error(Array.isArray(detail) ? detail.map((e) => e.msg).join(" · ") : detail ?? response.statusText);
-  }
-  return data;
-}
-
 const views = {
   diagram: new ChainDiagram($("bp-diagram")),
   table: new GradientTable($("bp-grad-table")),
@@ -92,7 +79,7 @@ function showError(message) {
 async function analyse({ revealAll = false } = {}) {
   const asked = ++state.asked;
   try {
-    const result = await post("/api/backprop", chainBody(state.params));
+    const result = await postJSON("/api/backprop", chainBody(state.params));
     if (asked !== state.asked) return; // a newer question is on its way
     const steps = buildSteps(state.params, result);
     const sameShape = steps.length === state.steps.length;
@@ -209,7 +196,7 @@ async function descend(count) {
   $("bp-step").disabled = true;
   let run;
   try {
-    run = await post("/api/backprop/train", { ...chainBody(state.params), lr: state.params.lr, steps: count });
+    run = await postJSON("/api/backprop/train", { ...chainBody(state.params), lr: state.params.lr, steps: count });
   } finally {
     $("bp-step").disabled = state.running;
   }

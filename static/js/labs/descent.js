@@ -4,6 +4,7 @@
 import { DescentContour } from "../views/descentContour.js";
 import { DescentLossChart } from "../views/descentLossChart.js";
 import { DescentSweep } from "../views/descentSweep.js";
+import { postJSON } from "../api.js";
 
 const COLORS = ["#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00"];
 const DEFAULT_MULTIPLES = [0.01, 0.1, 0.5, 1.05]; // × the critical rate 2/λmax: slow, good, zig-zag, overshoot
@@ -55,20 +56,6 @@ const $ = (id) => document.getElementById(id);
 const num = (x, digits = 3) => (x === null || x === undefined ? "—" : (+x.toPrecision(digits)).toString().replace("-", "−"));
 const vec = (v) => `(${num(v[0])}, ${num(v[1])})`;
 
-async function post(url, body) {
-  const response = await fetch(url, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(body),
-  });
-  const data = await response.json().catch(() => null);
-  if (!response.ok) {
-    const detail = data?.detail;
-    throw Error(Array.isArray(detail) ? detail.map((e) => e.msg).join(" · ") : detail ?? response.statusText);
-  }
-  return data;
-}
-
 const state = { params: readHash(), surface: null, runs: null, sweep: null, asked: 0 };
 const views = {
   contour: new DescentContour($("gd-contour"), (w0, w1) => {
@@ -97,7 +84,7 @@ async function compute({ fresh = false } = {}) {
   try {
     if (fresh || !params.lrs || !params.start || !state.surface) {
       // (0, 0) lies in every surface's window; the old start may not.
-      const probe = await post("/api/descent", { ...surfaceBody(), start: [0, 0], learning_rates: [0.1], steps: 1 });
+      const probe = await postJSON("/api/descent", { ...surfaceBody(), start: [0, 0], learning_rates: [0.1], steps: 1 });
       if (asked !== state.asked) return;
       state.surface = probe.surface;
       if (fresh || !params.lrs) params.lrs = DEFAULT_MULTIPLES.map((m) => m * probe.surface.critical_lr);
@@ -105,8 +92,8 @@ async function compute({ fresh = false } = {}) {
     }
     const critical = state.surface.critical_lr;
     const [result, sweep] = await Promise.all([
-      post("/api/descent", { ...surfaceBody(), learning_rates: params.lrs }),
-      post("/api/descent/sweep", {
+      postJSON("/api/descent", { ...surfaceBody(), learning_rates: params.lrs }),
+      postJSON("/api/descent/sweep", {
         ...surfaceBody(),
         lr_min: Math.max(critical * SWEEP.below, 1e-6),
         lr_max: Math.min(critical * SWEEP.above, 1e3),
