@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     # Sides of the output's decision grid and of each drawn hidden neuron's grid.
     grid_size: int = Field(64, ge=8, le=128)
     neuron_grid_size: int = Field(16, ge=4, le=64)
+    # A session playing this long without a message from its page is paused.
+    idle_pause_seconds: float = Field(15 * 60, gt=0)
     # Threads that run TensorFlow work, off the event loop.
     tf_threads: int = Field(2, ge=1, le=64)
     # Sessions trained together in one call; more make several groups, trained in parallel.

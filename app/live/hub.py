@@ -266,9 +266,22 @@ class Hub:
                 log.exception("training tick failed")
             await asyncio.sleep(max(0.0, period - (loop.time() - started)))
 
+    def _pause_idle(self) -> None:
+        """A tab left playing with nobody at it pauses, so it stops taking a class's CPU."""
+        limit = self.settings.idle_pause_seconds
+        now = time.monotonic()
+        for session in self.sessions:
+            if session.running and now - session.last_input > limit:
+                session.running = False
+                session.send(self._state(session))
+                session.send_error(
+                    f"Paused after {limit / 60:g} minutes without input; press Play to go on."
+                )
+
     async def tick(self) -> None:
         """One call per group with work, in parallel in the TF pool; then frames go out."""
         loop = asyncio.get_running_loop()
+        self._pause_idle()
         work = []
         for group in list(self.groups):
             prepared = group.prepare()

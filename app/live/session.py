@@ -1,6 +1,7 @@
 """One browser tab's training session: its config, status, and what waits to be sent to it."""
 
 import math
+import time
 
 import numpy as np
 
@@ -34,6 +35,7 @@ class Session(Outbox):
         self.group = None
         self.slot = -1
         self.closed = False
+        self.last_input = time.monotonic()  # when the client last sent a message
         self.load_data()
 
     @property

@@ -1,5 +1,7 @@
 """The multi-layer network lab's WebSocket (docs/protocol.md)."""
 
+import time
+
 from fastapi import APIRouter, WebSocket
 
 from app.live.channel import parse_message, run_socket
@@ -20,6 +22,7 @@ async def mlp_socket(websocket: WebSocket) -> None:
 
 def dispatch(hub: Hub, session: Session, text: str) -> None:
     """Parses one message and applies it; anything wrong becomes an `error` to this client."""
+    session.last_input = time.monotonic()
     msg = parse_message(CLIENT_MESSAGE, text, session, TYPES)
     if msg is None:
         return

@@ -246,3 +246,17 @@ def test_disconnect_mid_training_leaves_nothing_running(client: TestClient) -> N
             break
         time.sleep(0.02)
     assert not hub.sessions and not hub.groups
+
+
+def test_a_tab_left_playing_is_paused_after_the_idle_limit() -> None:
+    with (
+        TestClient(create_app(Settings(idle_pause_seconds=0.5))) as c,
+        c.websocket_connect("/ws/mlp") as ws,
+    ):
+        s = Socket(ws)
+        s.send({"type": "play"})
+        s.until(lambda m: m["type"] == "frame" and m["step"] > 0)
+        error = s.until(lambda m: m["type"] == "error")
+        assert "without input" in error["message"]
+        s.send({"type": "step"})  # the session still answers
+        assert s.until(lambda m: m["type"] == "state")["running"] is False
