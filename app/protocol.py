@@ -5,7 +5,7 @@
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
 DATASETS = ("xor", "circle", "gauss", "spiral")
 FEATURES = ("x1", "x2", "x1_sq", "x2_sq", "x1x2", "sin_x1", "sin_x2")
@@ -58,11 +58,25 @@ class MlpConfig(StrictMessage):
         return v
 
 
-# Integers are fine where floats are expected (JSON has one number type); bools are not numbers.
-_LAX_FLOAT = {"noise", "train_ratio", "learning_rate", "regularization_rate"}
+class PartialConfig(StrictMessage):
+    """Base of `config` messages: only the fields present change, checked later against the
+    lab's full config model. Integers are fine where floats go (JSON has one number type); bools
+    are not numbers."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ints_are_floats(cls, data: object) -> object:
+        if not isinstance(data, dict):
+            return data
+        floats = {n for n, f in cls.model_fields.items() if f.annotation == (float | None)}
+        return {k: float(v) if k in floats and type(v) is int else v for k, v in data.items()}
+
+    def changes(self) -> dict:
+        """The fields this message sets."""
+        return self.model_dump(exclude={"type"}, exclude_unset=True)
 
 
-class ConfigMessage(StrictMessage):
+class ConfigMessage(PartialConfig):
     """A partial config: only the fields present change; ranges are checked against `MlpConfig`."""
 
     type: Literal["config"]
@@ -78,15 +92,6 @@ class ConfigMessage(StrictMessage):
     regularization_rate: float | None = None
     seed: int | None = None
     speed: int | Literal["epoch", "max"] | None = None
-
-    @field_validator(*_LAX_FLOAT, mode="before")
-    @classmethod
-    def _ints_are_floats(cls, v: object) -> object:
-        return float(v) if type(v) is int else v
-
-    def changes(self) -> dict:
-        """The fields this message sets."""
-        return self.model_dump(exclude={"type"}, exclude_unset=True)
 
 
 class PlayMessage(StrictMessage):

@@ -10,6 +10,7 @@ from pydantic import Field, TypeAdapter, field_validator
 from app.protocol import (
     MAX_SEED,
     ErrorMessage,
+    PartialConfig,
     PauseMessage,
     PlayMessage,
     ResetMessage,
@@ -51,10 +52,7 @@ class NeuronConfig(StrictMessage):
         return v
 
 
-_LAX_FLOAT = {"noise", "slope", "intercept", "learning_rate"}
-
-
-class NeuronConfigMessage(StrictMessage):
+class NeuronConfigMessage(PartialConfig):
     """A partial config: only the fields present change; ranges are checked against `NeuronConfig`."""
 
     type: Literal["config"]
@@ -67,16 +65,6 @@ class NeuronConfigMessage(StrictMessage):
     learning_rate: float | None = None
     seed: int | None = None
     speed: int | None = None
-
-    @field_validator(*_LAX_FLOAT, mode="before")
-    @classmethod
-    def _ints_are_floats(cls, v: object) -> object:
-        # JSON has one number type: 1 is a fine learning rate; bools stay refused.
-        return float(v) if type(v) is int else v
-
-    def changes(self) -> dict:
-        """The fields this message sets."""
-        return self.model_dump(exclude={"type"}, exclude_unset=True)
 
 
 NeuronClientMessage = Annotated[

@@ -142,3 +142,17 @@ def explain_validation_error(error: ValidationError, types: str) -> tuple[str, s
     shown = repr(first.get("input"))
     shown = shown if len(shown) <= 80 else shown[:77] + "..."
     return f"Invalid {where}: {', or '.join(options)}. Received: {field}={shown}", field
+
+
+def describe_config_error(error: ValidationError, changes: dict) -> tuple[str, str | None]:
+    """A merged config's first validation error, Keras-style: the field, the value received and
+    what is allowed."""
+    first = error.errors()[0]
+    loc = [str(p) for p in first["loc"]]
+    field = loc[0] if loc else None
+    value = changes.get(field, first.get("input")) if field else first.get("input")
+    shown = repr(value)
+    if len(shown) > 80:
+        shown = shown[:77] + "..."
+    where = ".".join(loc) or "config"
+    return f"Invalid {where}: {first['msg']}. Received: {field}={shown}", field

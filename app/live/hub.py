@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 
 from pydantic import ValidationError
 
-from app.live.channel import ServerFull
+from app.live.channel import ServerFull, describe_config_error
 from app.live.group import Group
 from app.live.session import ARCH_FIELDS, DATA_FIELDS, Session
 from app.protocol import (
@@ -49,7 +49,6 @@ class Hub:
         self._compiler: ThreadPoolExecutor | None = None
         self._compiling: set[tuple[TraceShape, int]] = set()
         self._ticker: asyncio.Task | None = None
-        self.frames_sent = 0
 
     # -- lifecycle -------------------------------------------------------------------------
     @asynccontextmanager
@@ -178,10 +177,7 @@ class Hub:
             s = self.settings
             group = Group(self._trainer(shape), max_speed, s.grid_size, s.neuron_grid_size)
             self.groups.append(group)
-        session.gen += 1
-        session.step = 0
-        session.diverged = False
-        session.needs_frame = True
+        session.restart()
         group.add(session)
 
     def _unplace(self, session: Session) -> None:
@@ -217,7 +213,7 @@ class Hub:
                 session.step = step
                 for p, w in zip(session.group.params, weights, strict=True):
                     p[session.slot] = w
-        elif session.group is not None:
+        else:
             session.group.set_rates(session)
             session.needs_frame = not session.running
         session.send(self._state(session))
@@ -247,12 +243,8 @@ class Hub:
         session.send(self._state(session))
 
     def _restart(self, session: Session) -> None:
-        group = session.group
-        session.gen += 1
-        session.step = 0
-        session.diverged = False
-        session.needs_frame = True
-        group.load(session)
+        session.restart()
+        session.group.load(session)
 
     # -- the ticker ------------------------------------------------------------------------
     async def _run_ticker(self) -> None:
@@ -291,7 +283,11 @@ class Hub:
                     (group, batch, loop.run_in_executor(self._pool, _call, group, batch, jobs))
                 )
         for group, batch, future in work:
-            results, seconds, k_max = await future
+            try:
+                results, seconds, k_max = await future
+            except Exception:  # one group's failure must not drop the other groups' frames
+                log.exception("training call failed for %s", group.shape)
+                continue
             group.adapt_max_steps(seconds, k_max)
             group.training_ticks += k_max > 0
             for result in results:
@@ -306,7 +302,6 @@ class Hub:
             session.running = False
             session.send(self._state(session))
         session.offer_frame(result.text, result.data)
-        self.frames_sent += 1
 
     def _maybe_compile(self, group: Group, batch: Batch) -> None:
         """Builds the XLA version of a group's call in the background; calls switch when ready."""
@@ -336,16 +331,3 @@ def _call(group: Group, batch: Batch, jobs) -> tuple[list, float, int]:
     params, metrics, frames = group.trainer(batch)
     seconds = time.perf_counter() - started
     return group.build_frames(jobs, params, metrics, frames), seconds, int(batch.k.max())
-
-
-def describe_config_error(error: ValidationError, changes: dict) -> tuple[str, str | None]:
-    """Keras-style: the field, the value received and what is allowed."""
-    first = error.errors()[0]
-    loc = [str(p) for p in first["loc"]]
-    field = loc[0] if loc else None
-    value = changes.get(field, first.get("input")) if field else first.get("input")
-    shown = repr(value)
-    if len(shown) > 80:
-        shown = shown[:77] + "..."
-    where = ".".join(loc) or "config"
-    return f"Invalid {where}: {first['msg']}. Received: {field}={shown}", field

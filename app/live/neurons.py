@@ -12,8 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from pydantic import ValidationError
 
-from app.live.channel import ServerFull
-from app.live.hub import describe_config_error
+from app.live.channel import ServerFull, describe_config_error
 from app.live.outbox import Outbox
 from app.protocol_neurons import (
     DATASETS,

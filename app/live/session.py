@@ -52,6 +52,13 @@ class Session(Outbox):
         x, y = GENERATORS[c.dataset](N_POINTS, c.noise, c.seed)
         self.data = train_test_split(x, y, c.train_ratio, c.seed)
 
+    def restart(self) -> None:
+        """Marks a new run from step 0: its first frame is due, older results are stale."""
+        self.gen += 1
+        self.step = 0
+        self.diverged = False
+        self.needs_frame = True
+
     def initial_params(self) -> list[np.ndarray]:
         return self.arch.pad(init_params(self.arch, self.config.seed))
 
