@@ -157,7 +157,8 @@ class Group:
             session.single_step = False
         if not jobs:
             return None
-        # The big data arrays change only between calls (on the loop), so they are shared, not copied.
+        # The big data arrays are shared, not copied: the loop only rewrites a slot's rows when its
+        # session restarts, which bumps its `gen`, so that slot's result from this call is dropped.
         small = {
             name: (a if name.startswith(("x_", "y_")) else a.copy())
             for name, a in self.arrays.items()
