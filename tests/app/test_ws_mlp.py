@@ -140,35 +140,6 @@ def test_bad_input_gets_an_error_and_the_session_lives_on(
     assert frame["version"] == 0 and frame["step"] == 25
 
 
-def test_deep_nesting_within_the_cap_is_an_error(sock: Socket) -> None:
-    sock.until(lambda m: m["type"] == "frame")
-    sock.ws.send_text("[" * 30_000 + "]" * 30_000)
-    assert sock.until(lambda m: m["type"] == "error")["message"]
-
-
-def test_binary_message_is_refused(sock: Socket) -> None:
-    sock.until(lambda m: m["type"] == "frame")
-    sock.ws.send_bytes(b"\x00\x01")
-    assert "Binary" in sock.until(lambda m: m["type"] == "error")["message"]
-
-
-def test_oversized_message_closes_with_1009(sock: Socket) -> None:
-    sock.until(lambda m: m["type"] == "frame")
-    sock.ws.send_text(json.dumps({"type": "config", "x": "a" * 100_000}))
-    with pytest.raises(WebSocketDisconnect) as e:
-        sock.until(lambda m: False)
-    assert e.value.code == 1009
-
-
-def test_message_flood_closes_with_1008(sock: Socket) -> None:
-    sock.until(lambda m: m["type"] == "frame")
-    with pytest.raises(WebSocketDisconnect) as e:
-        for _ in range(400):
-            sock.send({"type": "pause"})
-        sock.until(lambda m: False, limit=1000)
-    assert e.value.code == 1008
-
-
 def test_diverging_run_is_marked_and_never_sends_nan(sock: Socket) -> None:
     sock.send(
         {
@@ -193,16 +164,6 @@ def test_diverging_run_is_marked_and_never_sends_nan(sock: Socket) -> None:
     assert not fresh["diverged"] and fresh["loss"] is not None
 
 
-@pytest.mark.parametrize("origin", ["https://evil.example", "null", "http://testserver.evil"])
-def test_foreign_origin_is_refused_before_accept(client: TestClient, origin: str) -> None:
-    with (
-        pytest.raises(WebSocketDisconnect) as e,
-        client.websocket_connect("/ws/mlp", headers={"origin": origin}),
-    ):
-        pass
-    assert e.value.code == 1008
-
-
 def test_own_and_listed_origins_are_accepted() -> None:
     app = create_app(Settings(allowed_origins=["https://course.example"]))
     with TestClient(app) as c:
@@ -218,19 +179,6 @@ def test_missing_origin_policy_is_a_setting() -> None:
         c.websocket_connect("/ws/mlp"),
     ):
         pass
-
-
-def test_over_the_session_cap_is_told_and_closed_with_1013() -> None:
-    with (
-        TestClient(create_app(Settings(max_sessions=1))) as c,
-        c.websocket_connect("/ws/mlp"),
-        c.websocket_connect("/ws/mlp") as second,
-    ):
-        error = strict_json(second.receive_text())
-        assert error["type"] == "error" and "full" in error["message"]
-        with pytest.raises(WebSocketDisconnect) as e:
-            second.receive_text()
-        assert e.value.code == 1013
 
 
 def test_disconnect_mid_training_leaves_nothing_running(client: TestClient) -> None:
