@@ -3,7 +3,10 @@
 import argparse
 import gc
 import os
+import socket
 import sys
+
+from app.settings import Settings
 
 
 def server_config(app, settings, log_level: str = "info"):
@@ -22,13 +25,37 @@ def server_config(app, settings, log_level: str = "info"):
     )
 
 
+def serve_settings(args: argparse.Namespace) -> Settings:
+    """The settings `serve` runs with: PLAYGROUND_* variables, overridden by --host and --port."""
+    given = {"host": args.host, "port": args.port}
+    return Settings(**{name: value for name, value in given.items() if value is not None})
+
+
+def check_port(host: str, port: int) -> None:
+    """Exits at once if host:port cannot be listened on, rather than after TensorFlow's start-up."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds it
+            sock.bind(address)
+    except OSError as exc:
+        sys.exit(
+            f"playground: cannot listen on {host}:{port}: {exc.strerror}.\n"
+            "Another server may be running there: stop it (Ctrl-C in its terminal), or pick "
+            "another port: `make run PORT=8001` or `playground serve --port 8001`."
+        )
+
+
 def _serve(args: argparse.Namespace) -> None:
     import uvicorn
 
-    from app.main import create_app
-    from app.settings import Settings
+    settings = serve_settings(args)
+    check_port(settings.host, settings.port)
 
-    settings = Settings(host=args.host, port=args.port)
+    from app.main import create_app
+
     _configure_tensorflow(settings.tf_threads)
     app = create_app(settings)
     # TensorFlow's import leaves a large heap; a full collection over it stalls every socket for
@@ -51,19 +78,27 @@ def _bench(args: argparse.Namespace) -> None:
     bench_main(quick=args.quick)
 
 
-def main(argv: list[str] | None = None) -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="playground", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="serve the playground")
-    serve.add_argument("--host", default="127.0.0.1", help="interface to listen on")
-    serve.add_argument("--port", type=int, default=8000, help="port to listen on")
+    serve.add_argument(
+        "--host", help="interface to listen on (default: PLAYGROUND_HOST or 127.0.0.1)"
+    )
+    serve.add_argument(
+        "--port", type=int, help="port to listen on (default: PLAYGROUND_PORT or 8000)"
+    )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
     serve.set_defaults(func=_serve)
     bench = sub.add_parser("bench", help="measure the server and print a table")
     bench.add_argument("--quick", action="store_true", help="fewer samples, shorter windows")
     bench.set_defaults(func=_bench)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args = build_parser().parse_args(argv)
     args.func(args)
 
 

@@ -9,6 +9,8 @@ from typing import Annotated
 import numpy as np
 from fastapi import Depends, Request
 
+from models.images import ImageFile
+
 MAX_IMAGES = 64
 MAX_BYTES = 64 * 1024 * 1024
 
@@ -18,6 +20,12 @@ class StoredImage:
     pixels: np.ndarray  # uint8 (height, width, channels), decoded and re-checked; never the upload
     format: str
     original_size: tuple[int, int]  # (width, height) the file declared
+    file: ImageFile | None = None  # what the file is: mode, bit depth, frames, EXIF orientation
+    native: np.ndarray | None = None  # as tf.io.decode_image gives it, reduced (images lab)
+
+    @property
+    def nbytes(self) -> int:
+        return self.pixels.nbytes + (0 if self.native is None else self.native.nbytes)
 
 
 class ImageStore:
@@ -36,18 +44,20 @@ class ImageStore:
 
     def put(self, image: StoredImage) -> str:
         """Stores `image` and returns its new id (32 hex digits), evicting the oldest if full."""
-        if image.pixels.nbytes > self.max_bytes:
+        if image.nbytes > self.max_bytes:
             raise ValueError(
-                f"An image of {image.pixels.nbytes} bytes exceeds the store's {self.max_bytes}."
+                f"An image of {image.nbytes} bytes exceeds the store's {self.max_bytes}."
             )
-        image.pixels.setflags(write=False)  # shared by concurrent requests: read-only
+        for array in (image.pixels, image.native):  # shared by concurrent requests: read-only
+            if array is not None:
+                array.setflags(write=False)
         image_id = uuid.uuid4().hex
         with self._lock:
             self._images[image_id] = image
-            self._bytes += image.pixels.nbytes
+            self._bytes += image.nbytes
             while len(self._images) > self.max_images or self._bytes > self.max_bytes:
                 _, old = self._images.popitem(last=False)
-                self._bytes -= old.pixels.nbytes
+                self._bytes -= old.nbytes
         return image_id
 
     def get(self, image_id: str) -> StoredImage | None:

@@ -2,34 +2,43 @@
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
-from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from fastapi_offline import FastAPIOffline
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from app.image_store import ImageStore
-from app.live.hub import Hub
+from app.labs import all_labs
+from app.live.runtime import LiveRuntime
 from app.request_limits import validation_error_handler
 from app.routes import ROUTERS
+from app.routes.pages import StaticAssets
 from app.settings import Settings, get_settings
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    hub = Hub(settings)
+    live = LiveRuntime(settings)  # every live session; its lifespan owns the thread pools
 
-    app = FastAPI(
+    # /docs and /redoc from files the fastapi-offline package ships: no CDN, works offline.
+    app = FastAPIOffline(
         title="TensorFlow Playground for the classroom",
         summary="Live TensorFlow training for the course 'Machine Learning with TensorFlow'.",
         version="0.1.0",
-        lifespan=hub.lifespan,
+        lifespan=live.lifespan,
     )
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.state.settings = settings
-    app.state.hub = hub
+    app.state.live = live
     app.state.image_store = ImageStore()
     app.state.templates = Jinja2Templates(directory=settings.templates_dir)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts)
-    app.mount("/static", StaticFiles(directory=settings.static_dir), name="static")
+    # Pages, scripts and JSON answers go out gzipped (plotly.js comes pre-compressed); sockets not.
+    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)
+    app.mount("/static", StaticAssets(directory=settings.static_dir), name="static")
     for router in ROUTERS:
         app.include_router(router)
+    for lab in all_labs():
+        if lab.router is not None:
+            app.include_router(lab.router)
     return app

@@ -1,14 +1,31 @@
-"""Request bodies with limits: a byte cap enforced while the body arrives, and strict JSON."""
+"""The app's one HTTP request policy: byte caps, strict JSON, and one 422 shape a student can read.
+
+Every JSON endpoint's router uses `StrictJSONRoute`; uploads read their body with
+`read_capped_body`. Errors are `{"detail": "text"}` (HTTPException: 404, 413, 415…) or, for every
+422, `{"detail": [{"loc": [...], "msg": "...", "type": "...", "input"?: ...}]}`, each `msg` naming
+the field and the value received, Keras-style.
+"""
 
 import json
 import math
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 from fastapi import HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from pydantic_core import PydanticCustomError
+
+NON_FINITE_HINT = "send finite numbers only: NaN and Infinity are not JSON"
+# What a JSON endpoint answers besides 200, for its OpenAPI entry (`responses=JSON_ERRORS`).
+JSON_ERRORS: dict[int | str, dict[str, Any]] = {
+    413: {"description": "The body is over the byte cap; it is refused before it is read."},
+    422: {
+        "description": "A field is missing, unknown, not a finite number or out of range; `msg` "
+        "names the field, the value received and the allowed range."
+    },
+}
 
 
 async def read_capped_body(request: Request, max_bytes: int) -> bytes:
@@ -36,62 +53,168 @@ async def read_capped_body(request: Request, max_bytes: int) -> bytes:
 
 def _too_large(size: int, max_bytes: int, at_least: bool = False) -> str:
     what = f"at least {size:,}" if at_least else f"{size:,}"
-    return f"The upload is {what} bytes; at most {max_bytes:,} bytes are accepted."
+    return f"The request body is {what} bytes; at most {max_bytes:,} bytes are accepted."
+
+
+class StrictJSONRoute(APIRoute):
+    """The route class of every JSON endpoint: `APIRouter(route_class=StrictJSONRoute)`.
+
+    The body is capped before it is read (`Settings.max_json_bytes`, or a router's own cap through
+    `StrictJSONRoute.capped(n)`), then parsed strictly: Python's `json.loads` accepts NaN,
+    Infinity and numbers that overflow to inf, which no endpoint wants. Such a body is answered
+    with the errors its model gives the same values, so the message names the field and its
+    range, as for any other bad number; a field that would take them is refused all the same.
+    """
+
+    max_body_bytes: int | None = None  # None: the app's `Settings.max_json_bytes`
+
+    @classmethod
+    def capped(cls, max_bytes: int) -> type["StrictJSONRoute"]:
+        """This route class with its own cap, for a router whose bodies are larger."""
+        return type(f"{cls.__name__}{max_bytes}", (cls,), {"max_body_bytes": max_bytes})
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def strict_handler(request: Request) -> Response:
+            cap = self.max_body_bytes or request.app.state.settings.max_json_bytes
+            # FastAPI reuses a body already read and parsed (its GzipRequest recipe).
+            request._body = await read_capped_body(request, cap)
+            if request._body and _declares_json(request):
+                try:
+                    request._json = json.loads(
+                        request._body, parse_constant=_reject_constant, parse_float=_finite_float
+                    )
+                except _NonFinite:
+                    if errors := self._non_finite_errors(request._body):
+                        raise RequestValidationError(errors) from None
+                except json.JSONDecodeError:
+                    pass  # FastAPI parses it again and answers its own 422
+            return await handler(request)
+
+        return strict_handler
+
+    def _non_finite_errors(self, body: bytes) -> list[dict]:
+        """The errors of a body holding NaN or infinities; none if it is not JSON at all."""
+        try:
+            value = json.loads(body)
+        except json.JSONDecodeError:
+            return []  # FastAPI parses it again and answers its own 422
+        errors = self.body_field.validate(value, loc=("body",))[1] if self.body_field else []
+        named = [
+            e
+            for e in errors
+            if _has_non_finite(e.get("input")) and not isinstance(e.get("input"), dict)
+        ]
+        for error in named:
+            error["msg"] = f"{error['msg']} ({NON_FINITE_HINT})"
+        if not named:  # a field that would have taken them
+            errors += [
+                {
+                    "loc": ("body", *path),
+                    "msg": f"{name} must be a finite number. Received: {name}={number} "
+                    f"({NON_FINITE_HINT})",
+                    "type": "finite_number",
+                }
+                for path, number in _non_finite(value)
+                for name in [field_name(["body", *path])]
+            ]
+        return errors
+
+
+class _NonFinite(json.JSONDecodeError):
+    pass
+
+
+def _reject_constant(name: str) -> float:
+    raise _NonFinite(f"{name} is not a number", name, 0)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NonFinite(f"{text} overflows", text, 0)
+    return value
+
+
+def _declares_json(request: Request) -> bool:
+    """Whether FastAPI will parse this body as JSON (application/json or a +json type)."""
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    return media_type == "application/json" or media_type.endswith("+json")
+
+
+def _non_finite(value: object, path: tuple = ()) -> Iterator[tuple[tuple, float]]:
+    """(path, number) of every NaN or infinity in a parsed JSON value."""
+    if isinstance(value, float) and not math.isfinite(value):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _non_finite(item, (*path, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _non_finite(item, (*path, i))
+
+
+def _has_non_finite(value: object) -> bool:
+    return next(_non_finite(value), None) is not None
+
+
+def checked(check: Callable[..., Any], *args: Any) -> Any:
+    """Runs one of `models/`' checks in a validator, its Keras-style message kept as the `msg`."""
+    try:
+        return check(*args)
+    except ValueError as exc:
+        # A custom error type, so pydantic does not prefix the message with "Value error, ".
+        raise PydanticCustomError("out_of_range", "{message}", {"message": str(exc)}) from None
+
+
+def unprocessable(msg: str, loc: tuple[str | int, ...] = ("body",)) -> RequestValidationError:
+    """A 422 in the app's one shape, for a problem found once the request has validated."""
+    return RequestValidationError([{"loc": loc, "msg": msg, "type": "value_error"}])
+
+
+def field_name(loc: list[str | int]) -> str:
+    """A field as the pages and messages write it: `input.array[0][2]`, `kernels[0][1][1]`.
+
+    The first item (body, query, path) is dropped, and so are the tags pydantic adds for the
+    members of a union (`list[float]`, `function-after[...]`).
+    """
+    name = ""
+    for part in loc[1:]:
+        if isinstance(part, int):
+            name += f"[{part}]"
+        elif part.isidentifier():
+            name += f".{part}" if name else part
+    return name
 
 
 def clean_validation_error(error: dict) -> dict:
-    """One validation error, its input kept only when it is a short, finite scalar.
+    """One validation error, its `msg` naming the field and the value received.
 
-    FastAPI's own 422 echoes every input back; a NaN in it would make the response fail to encode.
+    The input is kept only when it is a short, finite scalar: FastAPI's own 422 echoes every input
+    back, and a NaN in it would make the response fail to encode.
     """
-    reason = (error.get("ctx") or {}).get("error")  # e.g. why the JSON did not decode
-    msg = f"{error['msg']}: {reason}" if reason else error["msg"]
+    msg = error["msg"]
+    reason = (error.get("ctx") or {}).get("error")
+    if error["type"] == "json_invalid":  # why the JSON did not decode
+        msg = f"{msg}: {reason}"
+    elif (
+        error["type"] == "value_error" and reason
+    ):  # a validator's own words, without "Value error, "
+        msg = str(reason)
     cleaned = {"loc": list(error["loc"]), "msg": msg, "type": error["type"]}
     value = error.get("input")
     finite = not isinstance(value, float) or math.isfinite(value)
-    if isinstance(value, str | int | float | bool) and finite and len(repr(value)) <= 40:
+    shown = isinstance(value, str | int | float | bool) and finite and len(repr(value)) <= 40
+    if shown:
         cleaned["input"] = value
+    name = "" if error["type"] == "json_invalid" else field_name(cleaned["loc"])
+    if name and "Received:" not in msg:  # `models/` checks already name the field and value
+        received = f" Received: {name}={value!r}" if shown else ""
+        cleaned["msg"] = f"{name}: {msg.rstrip('.')}.{received}"
     return cleaned
 
 
 async def validation_error_handler(request: Request, exc: RequestValidationError) -> JSONResponse:
     """The app's 422: the errors without anything that cannot be valid JSON."""
     return JSONResponse({"detail": [clean_validation_error(e) for e in exc.errors()]}, 422)
-
-
-class StrictJSONRequest(Request):
-    """A request whose JSON body may not hold NaN, Infinity or numbers that overflow to inf.
-
-    Python's `json.loads` accepts them; FastAPI's 422 then echoes the bad value back and
-    Starlette's strict encoder fails on it, turning a typo into a 500.
-    """
-
-    async def json(self) -> Any:
-        if not hasattr(self, "_json"):
-            self._json = json.loads(
-                await self.body(), parse_constant=_reject_constant, parse_float=_finite_float
-            )
-        return self._json
-
-
-class StrictJSONRoute(APIRoute):
-    """Route class (`APIRouter(route_class=StrictJSONRoute)`) that parses bodies strictly."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def strict_handler(request: Request) -> Response:
-            return await handler(StrictJSONRequest(request.scope, request.receive))
-
-        return strict_handler
-
-
-def _reject_constant(name: str) -> float:
-    raise json.JSONDecodeError(f"{name} is not a number; send finite numbers only", name, 0)
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise json.JSONDecodeError(f"{text} overflows; send finite numbers only", text, 0)
-    return value

@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     # Token bucket for inbound socket messages: a dragged slider stays far below it.
     message_rate: float = Field(60.0, gt=0)
     message_burst: int = Field(120, ge=1)
-    # Frames per second a session sends at most; the trainer ticks at this rate.
+    # Frames per second a live session sends at most, in every lab; the stacked trainer ticks at it.
     frame_rate: float = Field(40.0, gt=0, le=240)
     # Sides of the output's decision grid and of each drawn hidden neuron's grid.
     grid_size: int = Field(64, ge=8, le=128)
@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     # Start new architectures on a plain trace and swap in the XLA-compiled step once it is built.
     use_xla: bool = True
 
+    # A JSON body larger than this is refused unread (413); a lab whose bodies are larger sets its
+    # own cap on its router (`StrictJSONRoute.capped`).
+    max_json_bytes: int = Field(16 * 1024, ge=1024)
     max_upload_bytes: int = Field(8 * 1024 * 1024, ge=1024)
     max_image_pixels: int = Field(4096 * 4096, ge=1)
     max_image_side: int = Field(8192, ge=1)

@@ -97,6 +97,7 @@ def make_spiral(n: int, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray
 
 
 GENERATORS = {"xor": make_xor, "circle": make_circle, "gauss": make_gauss, "spiral": make_spiral}
+DATASETS = tuple(GENERATORS)  # the data sets' names, in the order a page lists them
 
 
 def train_test_split(

@@ -12,6 +12,7 @@ Gradients come from `tf.GradientTape`. A run whose loss turns non-finite or exce
 
 import functools
 import math
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -134,14 +135,7 @@ def hessian_eigenvalues(kind: str, params: np.ndarray, w: Sequence[float]) -> np
     Returns:
         Float64 array of shape `[2]`, ascending.
     """
-    point = tf.constant([w], DTYPE)
-    with tf.GradientTape() as outer:
-        outer.watch(point)
-        with tf.GradientTape() as inner:
-            inner.watch(point)
-            value = SURFACES[kind].loss(point, tf.constant(params, DTYPE))
-        grad = inner.gradient(value, point)
-    hessian = outer.batch_jacobian(grad, point)[0].numpy()
+    _, hessian = _derivatives(kind, params, w)
     return np.linalg.eigvalsh(hessian)
 
 
@@ -155,18 +149,18 @@ def minimum(kind: str, params: np.ndarray) -> np.ndarray:
     grid = contour_grid(kind, params)
     i, j = np.unravel_index(np.argmin(grid["loss"]), grid["loss"].shape)
     w = np.array([grid["w0"][j], grid["w1"][i]])
-    p = tf.constant(params, DTYPE)
     for _ in range(8):  # Newton: the grid point is already in the right basin
-        point = tf.constant([w], DTYPE)
-        with tf.GradientTape() as outer:
-            outer.watch(point)
-            with tf.GradientTape() as inner:
-                inner.watch(point)
-                value = SURFACES[kind].loss(point, p)
-            grad = inner.gradient(value, point)
-        hessian = outer.batch_jacobian(grad, point)[0].numpy()
-        w = w - np.linalg.solve(hessian, grad[0].numpy())
+        grad, hessian = _derivatives(kind, params, w)
+        w = w - np.linalg.solve(hessian, grad)
     return w
+
+
+def _derivatives(
+    kind: str, params: np.ndarray, w: Sequence[float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The gradient `[2]` and Hessian `[2, 2]` at `w`, by the surface's traced nested tape."""
+    grad, hessian = _derivatives_fn(kind)(tf.constant(w, DTYPE), tf.constant(params, DTYPE))
+    return grad.numpy(), hessian.numpy()
 
 
 def critical_rate(kind: str, params: np.ndarray) -> float:
@@ -222,26 +216,56 @@ def _slots(optimizer: str, g: tf.Tensor, s1: tf.Tensor, s2: tf.Tensor, lr: tf.Te
 
 _RUNNERS: dict[tuple[str, str], Callable] = {}
 _GRIDS: dict[str, Callable] = {}
+_DERIVATIVES: dict[str, Callable] = {}
+# Traced functions are built once per key: two first requests at once must not build two.
+_BUILD_LOCK = threading.Lock()
 
 
 def _grid_fn(kind: str) -> Callable:
     """The surface's loss on a batch of points, traced once per surface."""
-    if kind not in _GRIDS:
-        _GRIDS[kind] = tf.function(
-            SURFACES[kind].loss,
-            input_signature=[
-                tf.TensorSpec([None, 2], DTYPE),
-                tf.TensorSpec([4], DTYPE),
-            ],
-        )
-    return _GRIDS[kind]
+    with _BUILD_LOCK:
+        if kind not in _GRIDS:
+            _GRIDS[kind] = tf.function(
+                SURFACES[kind].loss,
+                input_signature=[
+                    tf.TensorSpec([None, 2], DTYPE),
+                    tf.TensorSpec([4], DTYPE),
+                ],
+            )
+        return _GRIDS[kind]
+
+
+def _derivatives_fn(kind: str) -> Callable:
+    """Gradient and Hessian at one point, traced once per surface (eager tapes cost ~0.2 s a call)."""
+    loss_fn = SURFACES[kind].loss
+
+    def derivatives(w, p):
+        point = w[None]
+        with tf.GradientTape() as outer:
+            outer.watch(point)
+            with tf.GradientTape() as inner:
+                inner.watch(point)
+                value = loss_fn(point, p)
+            grad = inner.gradient(value, point)
+        return grad[0], outer.batch_jacobian(grad, point)[0]
+
+    with _BUILD_LOCK:
+        if kind not in _DERIVATIVES:
+            spec = [tf.TensorSpec([2], DTYPE), tf.TensorSpec([4], DTYPE)]
+            _DERIVATIVES[kind] = tf.function(derivatives, input_signature=spec)
+        return _DERIVATIVES[kind]
 
 
 def _runner(kind: str, optimizer: str) -> Callable:
     """The compiled multi-run descent for one (surface, optimizer), built once and shared."""
     key = (kind, optimizer)
-    if key in _RUNNERS:
+    with _BUILD_LOCK:
+        if key not in _RUNNERS:
+            _RUNNERS[key] = _build_runner(kind, optimizer)
         return _RUNNERS[key]
+
+
+def _build_runner(kind: str, optimizer: str) -> Callable:
     loss_fn = SURFACES[kind].loss
 
     def value_and_grad(w, p):
@@ -305,7 +329,6 @@ def _runner(kind: str, optimizer: str) -> Callable:
         )
         return out[5], out[6], out[7], out[8]
 
-    _RUNNERS[key] = run
     return run
 
 
@@ -478,3 +501,16 @@ def _finite(x: float) -> float | None:
 
 def _finite_point(v: np.ndarray) -> list[float] | None:
     return v.tolist() if np.all(np.isfinite(v)) else None
+
+
+def warm_up(kind: str, optimizer: str) -> None:
+    """Compiles one (surface, optimizer) runner and describes the default surface: about a second
+    of XLA, better paid once in the background than by a student's first request.
+
+    Args:
+        kind: String, a key of `SURFACES`.
+        optimizer: String, one of `OPTIMIZERS`.
+    """
+    params = check_surface(kind)
+    describe(kind, params)
+    descend(kind, params, SURFACES[kind].start, [0.1], 1, optimizer)

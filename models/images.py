@@ -9,8 +9,15 @@ Every upload passes three gates before a single pixel is decoded:
    of a few hundred kilobytes (a decompression bomb) is refused before Pillow allocates 400 MB.
 
 Only then is the image decoded, by the one Pillow plugin its content named, first frame only.
+
+Besides the RGB pixels every lab computes on, a decode reports what the file is (`ImageFile`:
+mode, bit depth, frames, EXIF orientation) and can keep a `native` copy: the pixels as
+`tf.io.decode_image` gives them — the file's own channels (gray, gray + alpha, RGB, RGBA) and
+16 bits kept, EXIF ignored. TensorFlow itself never decodes untrusted bytes here: its WebP decoder
+(TensorFlow 2.21) corrupts memory on an animated WebP and takes the whole process down.
 """
 
+import math
 from dataclasses import dataclass
 from io import BytesIO
 
@@ -40,6 +47,38 @@ _KNOWN_OTHERS = (
 )
 # 16-bit and 32-bit integer modes, scaled down to 8 bits rather than clipped.
 _WIDE_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")
+EXIF_ORIENTATION_TAG = 0x0112
+# EXIF orientation → what a viewer does to show the photo upright, and the same with tf.image.
+ORIENTATIONS = {
+    1: ("upright", "{x}"),
+    2: ("mirror left–right to display", "tf.image.flip_left_right({x})"),
+    3: ("rotate 180° to display", "tf.image.rot90({x}, k=2)"),
+    4: ("mirror top–bottom to display", "tf.image.flip_up_down({x})"),
+    5: ("mirror along the main diagonal to display", "tf.image.transpose({x})"),
+    6: ("rotate 90° clockwise to display", "tf.image.rot90({x}, k=3)"),
+    7: (
+        "mirror along the other diagonal to display",
+        "tf.image.rot90(tf.image.transpose({x}), k=2)",
+    ),
+    8: ("rotate 90° counter-clockwise to display", "tf.image.rot90({x}, k=1)"),
+}
+# Pillow's modes, as a student reads them.
+MODES = {
+    "1": "1-bit black and white",
+    "L": "8-bit grayscale",
+    "LA": "8-bit grayscale with alpha",
+    "P": "palette: each pixel an 8-bit index into a table of colours",
+    "PA": "palette with alpha",
+    "RGB": "8-bit red, green, blue",
+    "RGBA": "8-bit red, green, blue and alpha (transparency)",
+    "CMYK": "cyan, magenta, yellow, black: a print file",
+    "YCbCr": "luma and two chroma channels",
+    "I;16": "16-bit grayscale",
+    "I;16B": "16-bit grayscale",
+    "I;16L": "16-bit grayscale",
+    "I;16N": "16-bit grayscale",
+    "I": "32-bit integer grayscale",
+}
 
 
 class ImageRejected(ValueError):
@@ -62,6 +101,48 @@ class ImageRejected(ValueError):
 
 
 @dataclass(frozen=True)
+class ImageFile:
+    """What an image file holds, from its header, and what `tf.io.decode_image` makes of it.
+
+    Attributes:
+        format: The format found in the content, one of `ALLOWED_FORMATS`.
+        bytes: The file's length.
+        mode: Pillow's mode (`"RGB"`, `"RGBA"`, `"P"`, `"L"`, `"LA"`, `"1"`, `"I;16"`,
+            `"CMYK"`…); `MODES` says what each means.
+        width: Width as stored, before any EXIF orientation.
+        height: Height as stored.
+        bit_depth: Bits per channel: 1, 8 or 16.
+        frames: Frames in the file: more than 1 for an animated GIF or WebP.
+        orientation: The EXIF orientation, 1 (upright or no tag) to 8; see `ORIENTATIONS`.
+        has_alpha: Whether the file has transparency (an alpha channel or a transparent
+            palette colour).
+        tf_channels: The channels `tf.io.decode_image(data)` gives: 1, 2, 3 or 4.
+    """
+
+    format: str
+    bytes: int
+    mode: str
+    width: int
+    height: int
+    bit_depth: int
+    frames: int
+    orientation: int
+    has_alpha: bool
+    tf_channels: int
+
+    @property
+    def tf_shape(self) -> tuple[int, ...]:
+        """What `tf.io.decode_image(data)` returns: GIF and WebP come with a frames axis."""
+        shape = (self.height, self.width, self.tf_channels)
+        return (self.frames, *shape) if self.format in ("GIF", "WEBP") else shape
+
+    @property
+    def tf_dtype(self) -> str:
+        """`tf.io.decode_image`'s default dtype: uint8, even for a 16-bit PNG (high byte kept)."""
+        return "uint8"
+
+
+@dataclass(frozen=True)
 class DecodedImage:
     """An image that passed every gate.
 
@@ -69,11 +150,17 @@ class DecodedImage:
         pixels: uint8 array of shape `(height, width, channels)`, channels 3 (RGB) or 1 (gray).
         format: The format found in the content, one of `ALLOWED_FORMATS`.
         original_size: `(width, height)` declared by the file, before any downscaling.
+        file: What the file is (`ImageFile`).
+        native: With `native_side` only: uint8, or uint16 for a 16-bit grayscale file, of shape
+            `(height, width, file.tf_channels)`: the first frame as `tf.io.decode_image` gives
+            it (EXIF ignored), shrunk so that neither side exceeds `native_side`.
     """
 
     pixels: np.ndarray
     format: str
     original_size: tuple[int, int]
+    file: ImageFile | None = None
+    native: np.ndarray | None = None
 
 
 def sniff_format(data: bytes) -> str:
@@ -120,6 +207,7 @@ def decode_image(
     max_side: int,
     channels: int = 3,
     max_output_side: int | None = None,
+    native_side: int | None = None,
 ) -> DecodedImage:
     """Decodes untrusted bytes into pixels, refusing anything over a limit before decoding it.
 
@@ -134,6 +222,8 @@ def decode_image(
         channels: 3 for RGB, 1 for grayscale. Defaults to 3.
         max_output_side: If given, the decoded image is shrunk (aspect kept) so that neither side
             exceeds it; JPEGs are then decoded at a reduced scale directly. Defaults to `None`.
+        native_side: If given, `native` is kept too, at most this many pixels a side. Defaults
+            to `None`.
 
     Returns:
         A `DecodedImage` whose `pixels` are uint8 of shape `(height, width, channels)`.
@@ -165,16 +255,125 @@ def decode_image(
             )
         if width < 1 or height < 1:
             raise ImageRejected("invalid", f"The image is {width}×{height}: it has no pixels.")
-        if max_output_side is not None and fmt == "JPEG":
-            im.draft(None, (max_output_side, max_output_side))
+        sides = [side for side in (max_output_side, native_side) if side is not None]
         try:
+            file = _describe(im, fmt, data)  # before `draft`, which shrinks `im.size`
+            if sides and fmt == "JPEG":
+                # The DCT scale (1/2, 1/4, 1/8) that still covers the largest output wanted.
+                scale = min(1.0, max(sides) / max(width, height))
+                im.draft(None, (math.ceil(width * scale), math.ceil(height * scale)))
             im.load()
+            native = None if native_side is None else _shrink(_native(im, file), native_side)
             pixels = _to_array(ImageOps.exif_transpose(im), channels, max_output_side)
         except Exception as exc:  # Truncated or corrupt data surfaces only while decoding.
             raise ImageRejected(
                 "invalid", f"The {fmt} data is damaged or truncated: {exc}"
             ) from exc
-    return DecodedImage(pixels=pixels, format=fmt, original_size=(width, height))
+    return DecodedImage(pixels, fmt, (width, height), file, native)
+
+
+def orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
+    """Turns pixels stored with an EXIF orientation upright, as a photo viewer shows them.
+
+    Args:
+        pixels: Array of shape `(height, width, channels)`, as stored in the file.
+        orientation: The EXIF orientation, 1 to 8 (`ORIENTATIONS`).
+
+    Returns:
+        A view of `pixels` turned upright: height and width swap for orientations 5 to 8.
+    """
+    if orientation not in ORIENTATIONS:
+        raise ValueError(f"orientation must be 1 to 8. Received: orientation={orientation!r}")
+    if orientation in (5, 7):
+        pixels = pixels.transpose(1, 0, 2)
+    turns = {3: 2, 6: 3, 7: 2, 8: 1}.get(orientation, 0)  # counter-clockwise, as tf.image.rot90
+    pixels = np.rot90(pixels, turns)
+    if orientation == 2:
+        pixels = pixels[:, ::-1]
+    elif orientation == 4:
+        pixels = pixels[::-1]
+    return pixels
+
+
+def _describe(im: Image.Image, fmt: str, data: bytes) -> ImageFile:
+    """The file's facts from its header (a GIF's or WebP's frames are counted)."""
+    try:
+        orientation = int(im.getexif().get(EXIF_ORIENTATION_TAG, 1))
+    except Exception:  # an unreadable EXIF block is no reason to refuse the pixels
+        orientation = 1
+    has_alpha = "A" in im.getbands() or "transparency" in im.info
+    return ImageFile(
+        format=fmt,
+        bytes=len(data),
+        mode=im.mode,
+        width=im.width,
+        height=im.height,
+        bit_depth=_bit_depth(im, fmt, data),
+        frames=getattr(im, "n_frames", 1),
+        orientation=orientation if orientation in ORIENTATIONS else 1,
+        has_alpha=has_alpha,
+        tf_channels=_tf_channels(im, fmt, data, has_alpha),
+    )
+
+
+def _bit_depth(im: Image.Image, fmt: str, data: bytes) -> int:
+    """Bits per channel; a PNG says it in its header (Pillow reads 16-bit colour as 8-bit)."""
+    if fmt == "PNG" and im.mode != "P":
+        return data[24]  # IHDR's bit depth
+    return 1 if im.mode == "1" else 16 if im.mode in _WIDE_MODES else 8
+
+
+def _tf_channels(im: Image.Image, fmt: str, data: bytes, has_alpha: bool) -> int:
+    """The channels TensorFlow's decoder for this format gives when asked for none in particular."""
+    if fmt == "GIF":
+        return 3  # colours looked up; transparency dropped (transparent pixels come out black)
+    if fmt == "BMP":
+        header = int.from_bytes(data[14:18], "little")
+        bits = int.from_bytes(data[28:30] if header >= 40 else data[24:26], "little")
+        return {8: 1, 32: 4}.get(bits, 3)  # 8-bit: TensorFlow reads the palette *indices*
+    if im.mode in ("1", "L", *_WIDE_MODES):
+        return 1
+    if im.mode == "LA":
+        return 2
+    return 4 if has_alpha else 3
+
+
+def _native(im: Image.Image, file: ImageFile) -> np.ndarray:
+    """(H, W, tf_channels) pixels of a loaded image as TensorFlow decodes them, 16 bits kept."""
+    if im.mode in _WIDE_MODES:
+        return np.clip(np.asarray(im), 0, 65535).astype(np.uint16)[..., np.newaxis]
+    if file.format == "BMP" and file.tf_channels == 1:
+        return np.asarray(im)[..., np.newaxis]  # palette indices, or gray levels
+    if file.format == "GIF":
+        rgba = np.asarray(im.convert("RGBA"))
+        return rgba[..., :3] * (rgba[..., 3:] > 0).astype(np.uint8)
+    mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[file.tf_channels]
+    return np.asarray(im.convert(mode)).reshape(im.height, im.width, file.tf_channels)
+
+
+def _shrink(pixels: np.ndarray, side: int) -> np.ndarray:
+    """Area-averages (H, W, C) pixels so that neither side exceeds `side`; channel by channel, so
+    that the colour under a transparent pixel is kept as TensorFlow keeps it."""
+    height, width, channels = pixels.shape
+    if max(height, width) <= side:
+        return pixels
+    scale = side / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    if pixels.dtype == np.uint16:
+        band = Image.fromarray(pixels[..., 0].astype(np.float32), "F")
+        out = np.asarray(band.resize(size, Image.Resampling.BOX, reducing_gap=2.0))
+        return np.clip(np.rint(out), 0, 65535).astype(np.uint16)[..., np.newaxis]
+    if channels == 3:
+        return np.asarray(
+            Image.fromarray(pixels).resize(size, Image.Resampling.BOX, reducing_gap=2.0)
+        )
+    bands = [
+        np.asarray(
+            Image.fromarray(pixels[..., c]).resize(size, Image.Resampling.BOX, reducing_gap=2.0)
+        )
+        for c in range(channels)
+    ]
+    return np.stack(bands, axis=-1)
 
 
 def _to_array(im: Image.Image, channels: int, max_side: int | None) -> np.ndarray:

@@ -18,6 +18,7 @@ import tensorflow as tf
 
 FEATURES = ("x1", "x2", "x1_sq", "x2_sq", "x1x2", "sin_x1", "sin_x2")
 ACTIVATIONS = ("tanh", "relu", "sigmoid", "linear")
+REGULARIZATIONS = ("none", "l1", "l2")  # the weight penalty: none, l1·Σ|w| or l2·Σw² (`penalty`)
 MAX_DRAWN = 8  # neurons per layer that get a grid and weights on the wire
 WIDTHS = (8, 16, 32, 50)  # hidden layers are padded to one of these widths
 BATCHES = (1, 2, 4, 8, 16, 32, 64, 100)  # batches are padded to one of these sizes

@@ -20,6 +20,8 @@ import tensorflow as tf
 from models.datasets import RADIUS
 
 KINDS = ("linear", "logistic", "softmax")
+# The data sets each kind learns from, the first its default: a line to fit, then points to classify.
+DATASETS = {"linear": ("line",), "logistic": ("linear", "xor"), "softmax": ("three", "iris")}
 GRID_SIZE = 48  # side of the probability grid the classifiers send each frame
 DOMAIN = 6.0  # half-width of the drawn plane for the synthetic data
 IRIS_DOMAIN = 3.0  # z-scored Iris features stay within about ±3

@@ -1,6 +1,21 @@
 """`playground bench`: each lab's module measures against a real server and returns table rows."""
 
+import json
+import statistics
+import time
+import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class BenchContext:
+    """What a lab's `bench(ctx)` measures against: a real server started for the run."""
+
+    base: str  # http://127.0.0.1:PORT
+    pid: int  # the server's process, for its CPU and memory
+    started: float  # time.monotonic() when the server process was launched
+    quick: bool  # fewer samples, shorter windows
 
 
 @dataclass(frozen=True)
@@ -10,6 +25,14 @@ class Row:
     value: str
     target: str = ""
     ok: bool | None = None  # None: informational, no target
+
+
+def within(section: str, timed: dict[str, float], target_ms: float) -> list[Row]:
+    """One row per timing (metric → milliseconds), each checked against `target_ms`, at most."""
+    return [
+        Row(section, metric, f"{ms:.1f} ms", f"≤ {target_ms:g} ms", ms <= target_ms)
+        for metric, ms in timed.items()
+    ]
 
 
 def format_table(rows: list[Row]) -> str:
@@ -23,3 +46,37 @@ def format_table(rows: list[Row]) -> str:
     lines = ["  ".join(c[i].ljust(widths[i]) for i in range(len(header))).rstrip() for c in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def median_ms(fn: Callable[[], object], warmup: int, runs: int) -> float:
+    """The median time of `runs` calls of `fn`, after `warmup` untimed ones, in milliseconds."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - began) * 1000)
+    return statistics.median(times)
+
+
+def post(
+    url: str, data: bytes, content_type: str = "application/json", timeout: float = 30
+) -> dict:
+    """POSTs `data` and returns the JSON answer."""
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": content_type})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read())
+
+
+def timed_posts(url: str, data: bytes, warmup: int, runs: int) -> tuple[dict, list, list]:
+    """POSTs `data` warmup + runs times: the last answer, then each timed run's round trip and
+    the server's own `compute_ms`, in milliseconds."""
+    round_trip, server = [], []
+    for i in range(warmup + runs):
+        began = time.perf_counter()
+        answer = post(url, data)
+        if i >= warmup:
+            round_trip.append((time.perf_counter() - began) * 1000)
+            server.append(answer["compute_ms"])
+    return answer, round_trip, server

@@ -10,7 +10,7 @@ import time
 import psutil
 from websockets.asyncio.client import connect
 
-from app.bench import Row
+from app.bench import BenchContext, Row
 
 SECTION = "mlp"
 XOR_MAX = {
@@ -225,7 +225,7 @@ async def _first_frame(base: str, started: float) -> float:
     while not c.frames:
         await asyncio.sleep(0.01)
     await c.close()
-    return time.perf_counter() - started
+    return time.monotonic() - started
 
 
 async def _memory(base: str, proc: psutil.Process, sessions: int) -> list[Row]:
@@ -255,18 +255,19 @@ async def _memory(base: str, proc: psutil.Process, sessions: int) -> list[Row]:
     ]
 
 
-async def run_async(base: str, pid: int, started: float, quick: bool) -> list[Row]:
-    proc = psutil.Process(pid)
-    first = await _first_frame(base, started)
+async def _bench(ctx: BenchContext) -> list[Row]:
+    proc = psutil.Process(ctx.pid)
+    first = await _first_frame(ctx.base, ctx.started)
     rows = [Row(SECTION, "server start-up → first frame", f"{first:.1f} s")]
-    rows += await _single_max(base, 2 if quick else 5)
-    rows += await _latency(base, 20 if quick else 40)
-    rows += await _frame_sizes(base)
-    counts = [50, 100, 120] if quick else [25, 50, 75, 100, 120, 150]
-    rows += await _capacity(base, proc, counts, 2 if quick else 4)
-    rows += await _memory(base, proc, 100 if quick else 200)
+    rows += await _single_max(ctx.base, 2 if ctx.quick else 5)
+    rows += await _latency(ctx.base, 20 if ctx.quick else 40)
+    rows += await _frame_sizes(ctx.base)
+    counts = [50, 100, 120] if ctx.quick else [25, 50, 75, 100, 120, 150]
+    rows += await _capacity(ctx.base, proc, counts, 2 if ctx.quick else 4)
+    rows += await _memory(ctx.base, proc, 100 if ctx.quick else 200)
     return rows
 
 
-def run(base: str, pid: int, started: float, quick: bool = False) -> list[Row]:
-    return asyncio.run(run_async(base, pid, started, quick))
+def bench(ctx: BenchContext) -> list[Row]:
+    """The multi-layer lab's figures against the server of `ctx`, over real WebSockets."""
+    return asyncio.run(_bench(ctx))

@@ -1,21 +1,14 @@
-"""`playground bench`: starts the real server, runs every lab's benchmark, prints one table."""
-
-import importlib
+"""`playground bench`: starts the real server, runs every lab's bench, prints one table."""
 
 from app.bench import Row, format_table
 from app.bench.server import running_server
+from app.labs import all_labs
 
 
 def main(quick: bool = False) -> None:
-    from app.bench import mlp
-
     rows: list[Row] = []
-    with running_server() as (base, proc, started):
-        rows += mlp.run(base, proc.pid, started, quick)
-        for name in ("convolution", "descent"):
-            try:
-                module = importlib.import_module(f"app.bench.{name}")
-            except ModuleNotFoundError:
-                continue
-            rows += module.run(base)
+    with running_server(quick) as ctx:
+        for lab in all_labs():
+            if lab.bench is not None:
+                rows += lab.bench(ctx)
     print(format_table(rows))

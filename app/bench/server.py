@@ -6,7 +6,10 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
+
+from app.bench import BenchContext
 
 
 def free_port() -> int:
@@ -16,13 +19,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(env: dict[str, str] | None = None):
-    """Yields `(base_url, process, started_at)`; stops the server afterwards."""
+def running_server(quick: bool = False) -> Iterator[BenchContext]:
+    """Yields the context every lab's bench measures against; stops the server afterwards."""
     port = free_port()
-    started = time.perf_counter()
+    started = time.monotonic()
     proc = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--log-level", "warning"],
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})},
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -35,7 +38,7 @@ def running_server(env: dict[str, str] | None = None):
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("the server did not start") from None
                 time.sleep(0.05)
-        yield base, proc, started
+        yield BenchContext(base, proc.pid, started, quick)
     finally:
         proc.terminate()
         try:

@@ -1,15 +1,16 @@
-"""One live socket's life, the same for every lab: checks at the edge, then a reader and a writer."""
+"""One live socket's life, the same for every lab: checks at the edge, then a reader and a writer.
+
+It also words every error a client message gets: the field, the value received, what is allowed.
+"""
 
 import asyncio
-import inspect
-from collections.abc import Callable
 
 from fastapi import WebSocket, WebSocketDisconnect, status
 from pydantic import TypeAdapter, ValidationError
 
 from app.live.guard import BadMessage, RateLimit, origin_allowed, parse_json
 from app.live.outbox import Outbox
-from app.protocol import ErrorMessage
+from app.protocol.shared import ErrorMessage
 
 CLOSE_TOO_BIG = 1009
 CLOSE_TRY_LATER = 1013
@@ -19,45 +20,33 @@ class ServerFull(Exception):
     pass
 
 
-async def run_socket(
-    websocket: WebSocket,
-    open_session: Callable[[], Outbox],
-    close_session: Callable[[Outbox], object],
-    dispatch: Callable[[Outbox, str], None],
-) -> None:
-    """Accepts (or refuses) the socket, then feeds its text messages to `dispatch` until it closes.
-
-    Args:
-        websocket: The socket, not yet accepted.
-        open_session: Makes the session; raises `ServerFull` over the cap.
-        close_session: Ends it (may be a coroutine function); always called once.
-        dispatch: Applies one text message to the session.
-    """
+async def run_socket(websocket: WebSocket, session_type: type) -> None:
+    """Accepts (or refuses) the socket, opens a session of `session_type` in the app's live
+    runtime, and feeds it the socket's text messages until the socket closes."""
     settings = websocket.app.state.settings
+    runtime = websocket.app.state.live
     if not origin_allowed(websocket, settings):
         # Closing before accept answers the handshake with HTTP 403.
         await websocket.close(code=status.WS_1008_POLICY_VIOLATION)
         return
     await websocket.accept()
     try:
-        session = open_session()
+        session = runtime.open(session_type)
     except ServerFull as e:
         await websocket.send_text(ErrorMessage(message=str(e)).model_dump_json())
         await websocket.close(code=CLOSE_TRY_LATER, reason="server full")
         return
     writer = asyncio.create_task(_write(websocket, session))
     try:
-        await _read(websocket, session, dispatch)
+        await _read(websocket, session)
     except WebSocketDisconnect:
         pass
     finally:
         writer.cancel()
-        closing = close_session(session)
-        if inspect.isawaitable(closing):
-            await closing
+        runtime.close(session)
 
 
-async def _read(websocket: WebSocket, session: Outbox, dispatch) -> None:
+async def _read(websocket: WebSocket, session) -> None:
     settings = websocket.app.state.settings
     limit = RateLimit(settings.message_rate, settings.message_burst)
     while True:
@@ -79,7 +68,7 @@ async def _read(websocket: WebSocket, session: Outbox, dispatch) -> None:
         if text is None:
             session.send_error("Binary messages are not accepted: send JSON text.")
             continue
-        dispatch(session, text)
+        session.receive(text)
 
 
 async def _write(websocket: WebSocket, session: Outbox) -> None:

@@ -1,12 +1,12 @@
 """Sessions that share a compiled trainer, stacked on a leading axis and trained in one call."""
 
-import json
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from app.live.session import N_POINTS, Session
+from app.live.session import LiveSession
+from app.protocol.mlp import N_POINTS, FrameMessage
 from models.mlp import ACTIVATIONS, FEATURES, Architecture, Batch, Trainer, feature_selector
 
 START_MAX_STEPS = 64
@@ -19,7 +19,7 @@ class SlotJob:
     """What the trainer needs to build one slot's frame; a snapshot, safe to read off the loop."""
 
     slot: int
-    session: Session
+    session: LiveSession
     gen: int
     version: int
     step0: int
@@ -54,7 +54,7 @@ class Group:
         self.training_ticks = 0  # calls that trained: XLA is built only for groups in use
         self.grid_size = grid_size
         self.neuron_grid_size = neuron_grid_size
-        self.slots: list[Session | None] = []
+        self.slots: list[LiveSession | None] = []
         self._alloc(1)
 
     def _alloc(self, capacity: int) -> None:
@@ -97,7 +97,7 @@ class Group:
     def empty(self) -> bool:
         return all(s is None for s in self.slots)
 
-    def add(self, session: Session) -> None:
+    def add(self, session: LiveSession) -> None:
         """Places the session in a free slot (growing if full) with fresh weights and its data."""
         if None not in self.slots:
             self._alloc(len(self.slots) * 2)
@@ -106,11 +106,11 @@ class Group:
         session.group, session.slot = self, slot
         self.load(session)
 
-    def remove(self, session: Session) -> None:
+    def remove(self, session: LiveSession) -> None:
         self.slots[session.slot] = None
         session.group, session.slot = None, -1
 
-    def load(self, session: Session) -> None:
+    def load(self, session: LiveSession) -> None:
         """Writes the session's data, features, masks and initial weights into its slot."""
         s, c, a = session.slot, session.config, self.arrays
         x_tr, y_tr, x_te, y_te = session.data
@@ -129,7 +129,7 @@ class Group:
             p[s] = init
         self.set_rates(session)
 
-    def set_rates(self, session: Session) -> None:
+    def set_rates(self, session: LiveSession) -> None:
         """Learning rate and penalties: they change the running network without a restart."""
         s, c, a = session.slot, session.config, self.arrays
         a["learning_rate"][s] = c.learning_rate
@@ -144,17 +144,16 @@ class Group:
         for s, session in enumerate(self.slots):
             if session is None:
                 continue
-            training = session.running or session.single_step
-            if not (training or session.needs_frame):
+            if not session.has_work:
                 continue
+            training = session.running or session.single_step
             k[s] = session.steps_per_frame(self.max_steps) if training else 0
             steps[s] = session.step
             jobs.append(
                 SlotJob(s, session, session.gen, session.version, session.step, int(k[s]),
                         int(self.arrays["n_train"][s]), session.arch, session.running)
             )  # fmt: skip
-            session.needs_frame = False
-            session.single_step = False
+            session.take_frame()
         if not jobs:
             return None
         # The big data arrays are shared, not copied: the loop only rewrites a slot's rows when its
@@ -198,29 +197,27 @@ class Group:
                 blocks.append(row[start : start + drawn * n2])
             data = b"".join(b.tobytes() for b in blocks)
             step = job.step0 + job.k
-            frame = {
-                "type": "frame",
-                "version": job.version,
-                "step": step,
-                "epoch": round(step * arch.batch_size / max(job.n_train, 1), 3),
+            text = FrameMessage(
+                version=job.version,
+                step=step,
+                epoch=round(step * arch.batch_size / max(job.n_train, 1), 3),
                 # A diverged net's accuracy is meaningless: null like its loss.
-                "loss": _finite(m[0]) if finite else None,
-                "test_loss": _finite(m[1]) if finite else None,
-                "accuracy": _finite(m[2]) if finite else None,
-                "test_accuracy": _finite(m[3]) if finite else None,
-                "diverged": not finite,
-                "running": job.running and finite,
-                "steps_per_frame": job.k,
-                "grid_size": self.grid_size,
-                "neuron_grid_size": self.neuron_grid_size,
-                "domain": self.trainer.domain,
-                "layers": list(arch.sizes),
-                "drawn": list(arch.drawn),
-                "weights": [_rounded(w[: arch.drawn[i], : arch.drawn[i + 1]]) for i, w in enumerate(real[0::2])],
-                "biases": [_rounded(b[: arch.drawn[i + 1]]) for i, b in enumerate(real[1::2])],
-                "frame_bytes": len(data),
-            }  # fmt: skip
-            text = json.dumps(frame, allow_nan=False, separators=(",", ":"))
+                loss=_finite(m[0]) if finite else None,
+                test_loss=_finite(m[1]) if finite else None,
+                accuracy=_finite(m[2]) if finite else None,
+                test_accuracy=_finite(m[3]) if finite else None,
+                diverged=not finite,
+                running=job.running and finite,
+                steps_per_frame=job.k,
+                grid_size=self.grid_size,
+                neuron_grid_size=self.neuron_grid_size,
+                domain=self.trainer.domain,
+                layers=list(arch.sizes),
+                drawn=list(arch.drawn),
+                weights=[_rounded(w[: arch.drawn[i], : arch.drawn[i + 1]]) for i, w in enumerate(real[0::2])],
+                biases=[_rounded(b[: arch.drawn[i + 1]]) for i, b in enumerate(real[1::2])],
+                frame_bytes=len(data),
+            ).model_dump_json()  # fmt: skip
             results.append(FrameResult(job, mine, text, data, finite))
         return results
 

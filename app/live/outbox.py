@@ -3,7 +3,7 @@
 import asyncio
 from collections import deque
 
-from app.protocol import ErrorMessage
+from app.protocol.shared import ErrorMessage
 
 
 class Outbox:

@@ -1,75 +1,222 @@
-"""One browser tab's training session: its config, status, and what waits to be sent to it."""
+"""The base of every live lab's session: config → validate → version, the verbs, idle pause, pacing.
 
-import math
+A lab subclasses `LiveSession` with its config model and client messages, names the runner that
+trains it (solo or stacked), and fills in the hooks: `load_data`, `init_weights`, `data_message`,
+`limits` (and `reconfigure`, when a config change means more than a restart or a new frame). A solo
+session also makes its own frames (`train_frame`); a stacked one tells its group what it trains.
+"""
+
+import asyncio
 import time
+from collections.abc import AsyncIterator
+from typing import ClassVar
 
-import numpy as np
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from app.live.channel import describe_config_error, parse_message
 from app.live.outbox import Outbox
-from app.protocol import MlpConfig
-from models.datasets import GENERATORS, train_test_split
-from models.mlp import Architecture, init_params
-
-N_POINTS = 500
-# Multiply-adds one frame may spend on training: a [50]×6 net at 10,000 steps a frame would hold a
-# TF thread for seconds and starve the class; it gets fewer steps per frame instead.
-WORK_PER_FRAME = 25_000_000
-# Changing these re-initialises the weights; the other fields apply to the running network.
-DATA_FIELDS = frozenset({"dataset", "noise", "train_ratio", "seed"})
-ARCH_FIELDS = frozenset({"features", "hidden", "activation", "batch_size"})
+from app.protocol.shared import CLIENT_TYPES, StateMessage
 
 
-class Session(Outbox):
-    """State of one session. Only the event loop touches it; the trainer works on snapshots."""
+class ConfigError(ValueError):
+    """A config the session refuses; the message names the field, the value and what is allowed."""
 
-    def __init__(self, config: MlpConfig):
+    def __init__(self, message: str, field: str | None):
+        super().__init__(message)
+        self.field = field
+
+
+class LiveSession(Outbox):
+    """One socket's session. Only the event loop touches it; runners train on snapshots of it."""
+
+    config_type: ClassVar[type[BaseModel]]
+    client_message: ClassVar[TypeAdapter]  # the lab's client messages, discriminated by `type`
+    runner_type: ClassVar[type]  # SoloRunner or StackedRunner
+    data_fields: ClassVar[frozenset[str]] = frozenset()  # a change draws new data and restarts
+    restart_fields: ClassVar[frozenset[str]] = frozenset()  # a change restarts (new weights)
+
+    def __init__(self, runtime, config: BaseModel | None = None):
         super().__init__()
-        self.config = config
-        self.version = 0
+        self.settings = runtime.settings
+        self.runner = runtime.runners[self.runner_type]
+        self.config = config or self.config_type()
+        self.version = 0  # config messages applied; every frame carries it
         self.running = False
         self.single_step = False
+        self.frame_due = True  # a frame is wanted even without training (a new config, a reset)
         self.diverged = False
-        self.needs_frame = True
         self.step = 0
-        self.gen = 0  # bumped whenever the weights are re-initialised: stale results are dropped
-        self.group = None
-        self.slot = -1
+        self.gen = 0  # bumped whenever the weights are re-initialised: older results are stale
         self.closed = False
         self.last_input = time.monotonic()  # when the client last sent a message
+        self.wake = asyncio.Event()  # set while there is work; the solo runner waits on it
         self.load_data()
 
-    @property
-    def arch(self) -> Architecture:
-        c = self.config
-        return Architecture(len(c.features), tuple(c.hidden), c.activation, c.batch_size)
-
-    @property
-    def is_max_speed(self) -> bool:
-        return self.config.speed == "max"
-
+    # -- the lab's hooks -------------------------------------------------------------------
     def load_data(self) -> None:
-        c = self.config
-        x, y = GENERATORS[c.dataset](N_POINTS, c.noise, c.seed)
-        self.data = train_test_split(x, y, c.train_ratio, c.seed)
+        """Draws the data set the config describes."""
+        raise NotImplementedError
+
+    def init_weights(self) -> None:
+        """Sets the initial weights the seed gives."""
+        raise NotImplementedError
+
+    def data_message(self) -> BaseModel:
+        raise NotImplementedError
+
+    def limits(self) -> dict:
+        """What the page needs to know of the server's limits, sent in every `state`."""
+        raise NotImplementedError
+
+    # -- life ------------------------------------------------------------------------------
+    def open(self) -> None:
+        """A new run at step 0; the runner takes it; the page gets state, data and a first frame."""
+        self.restart()
+        self.runner.add(self)
+        self.send_state()
+        self.send_data()
+
+    def close(self) -> None:
+        self.closed = True
+        self.runner.remove(self)
 
     def restart(self) -> None:
-        """Marks a new run from step 0: its first frame is due, older results are stale."""
+        """A new run from step 0 with the seed's initial weights; its first frame is due."""
         self.gen += 1
         self.step = 0
         self.diverged = False
-        self.needs_frame = True
+        self.init_weights()
+        self.want_frame()
 
-    def initial_params(self) -> list[np.ndarray]:
-        return self.arch.pad(init_params(self.arch, self.config.seed))
+    # -- messages in -----------------------------------------------------------------------
+    def receive(self, text: str) -> None:
+        """Applies one client message; anything wrong becomes an `error` to this client."""
+        self.last_input = time.monotonic()
+        message = parse_message(self.client_message, text, self, CLIENT_TYPES)
+        if message is None:
+            return
+        match message.type:
+            case "config":
+                self.configure(message.changes())
+            case "play":
+                self.play()
+            case "pause":
+                self.pause()
+            case "step":
+                self.step_once()
+            case "reset":
+                self.reset()
 
-    def steps_per_frame(self, max_speed_steps: int) -> int:
-        """Steps the next frame trains: the chosen integer, one epoch, or the group's adaptive K,
-        at most what `WORK_PER_FRAME` allows for this network."""
-        speed = self.config.speed
-        epoch = math.ceil(len(self.data[0]) / self.config.batch_size)
-        if speed == "max" and not self.single_step:
-            return max_speed_steps  # already adapted to the time a call takes
-        wanted = epoch if speed in ("epoch", "max") else speed
-        shape = self.arch.shape
-        weights = sum(a * b for a, b in zip(shape.sizes[:-1], shape.sizes[1:], strict=True))
-        return max(1, min(wanted, WORK_PER_FRAME // (shape.batch * weights)))
+    def configure(self, changes: dict) -> None:
+        """Applies a partial config; on a bad value nothing changes and the error names it."""
+        try:
+            config = self.validate(changes)
+        except ConfigError as e:
+            self.send_error(str(e), e.field)
+            return
+        old, self.config = self.config, config
+        changed = {k for k in type(config).model_fields if getattr(old, k) != getattr(config, k)}
+        self.version += 1
+        if changed & self.data_fields:
+            self.load_data()
+        self.reconfigure(old, changed)
+        self.send_state()
+        if changed & self.data_fields:
+            self.send_data()
+
+    def validate(self, changes: dict) -> BaseModel:
+        """The config with `changes` applied, or a `ConfigError` naming the first bad field."""
+        try:
+            return self.config_type.model_validate({**self.config.model_dump(), **changes})
+        except ValidationError as e:
+            raise ConfigError(*describe_config_error(e, changes)) from None
+
+    def restarts(self, changed: set[str]) -> bool:
+        return bool(changed & (self.data_fields | self.restart_fields))
+
+    def reconfigure(self, old: BaseModel, changed: set[str]) -> None:
+        """Applies an accepted config to the run: a restart, or a frame showing the new version."""
+        if self.restarts(changed):
+            self.restart()
+        elif not self.running:
+            self.want_frame()  # a paused page still gets a frame with the new version
+
+    def play(self) -> None:
+        if self.diverged:
+            self.restart()
+        self.running = True
+        self.want_frame()
+        self.send_state()
+
+    def pause(self) -> None:
+        self.running = False
+        self.send_state()
+
+    def step_once(self) -> None:
+        if self.diverged:
+            self.restart()
+        self.running = False
+        self.single_step = True
+        self.want_frame()
+        self.send_state()
+
+    def reset(self) -> None:
+        self.running = False
+        self.restart()
+        self.send_state()
+
+    def pause_if_idle(self, now: float, limit: float) -> None:
+        """A tab left playing with nobody at it pauses, so it stops taking a class's CPU."""
+        if self.running and now - self.last_input > limit:
+            self.running = False
+            self.send_state()
+            self.send_error(
+                f"Paused after {limit / 60:g} minutes without input; press Play to go on."
+            )
+
+    # -- frames ----------------------------------------------------------------------------
+    def want_frame(self) -> None:
+        self.frame_due = True
+        self.wake.set()
+
+    @property
+    def has_work(self) -> bool:
+        return self.running or self.single_step or self.frame_due
+
+    def take_frame(self) -> bool:
+        """Claims the frame that is due for a call; True when that call trains."""
+        training = self.running or self.single_step
+        self.single_step = self.frame_due = False
+        return training
+
+    def diverge(self) -> None:
+        """A loss or weight is not finite: training stops; the `state` saying so precedes the frame."""
+        if not self.diverged:
+            self.diverged = True
+            self.running = False
+            self.send_state()
+
+    # -- messages out ----------------------------------------------------------------------
+    def send_state(self) -> None:
+        self.send(
+            StateMessage[self.config_type](
+                version=self.version,
+                config=self.config,
+                running=self.running,
+                diverged=self.diverged,
+                limits=self.limits(),
+            )
+        )
+
+    def send_data(self) -> None:
+        self.send(self.data_message())
+
+
+async def paced(frame_rate: float) -> AsyncIterator[None]:
+    """Yields at most `frame_rate` times a second, for a loop whose body makes one frame."""
+    loop = asyncio.get_running_loop()
+    period = 1.0 / frame_rate
+    while True:
+        started = loop.time()
+        yield
+        await asyncio.sleep(max(0.0, period - (loop.time() - started)))

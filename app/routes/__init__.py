@@ -1,13 +1,7 @@
-"""HTTP and WebSocket routes: thin glue between the browser and `models/`."""
+"""Routes that belong to no single lab: pages, image uploads and the live labs' one socket route.
+Each lab's own come from its registry entry."""
 
-from app.routes import backprop, convolution, descent, neurons, pages, uploads, ws
+from app.live import route as live
+from app.routes import pages, uploads
 
-ROUTERS = (
-    pages.router,
-    ws.router,
-    backprop.router,
-    convolution.router,
-    descent.router,
-    neurons.router,
-    uploads.router,
-)
+ROUTERS = (pages.router, uploads.router, live.router)

@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 from app.main import create_app
 from app.settings import Settings
 from models import backprop as bp
+from tests.app.json_api import strict_json
 
 COURSE = {"x": 1.0, "y": 1.0, "w": [0.5, -1.0, 2.0]}
 
@@ -17,15 +18,6 @@ def client():
     # One app for the module: these tests only read, and dozens of them share it.
     with TestClient(create_app(Settings())) as c:
         yield c
-
-
-def strict_json(text: str):
-    """Parses JSON the way a browser does: NaN and Infinity are not JSON."""
-
-    def refuse(constant: str):
-        raise ValueError(f"non-standard JSON constant {constant}")
-
-    return json.loads(text, parse_constant=refuse)
 
 
 def post_raw(client: TestClient, url: str, body: str):

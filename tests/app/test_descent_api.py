@@ -1,13 +1,12 @@
 """The gradient-descent lab's endpoints: runs, sweep, the surface grid, and bad input."""
 
-import json
-
 import pytest
 from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.settings import Settings
 from models import descent as gd
+from tests.app.json_api import strict_json
 
 BODY = {"surface": "quadratic", "start": [-3.2, 2.4], "learning_rates": [0.02, 0.2, 1.0, 2.1]}
 
@@ -16,15 +15,6 @@ BODY = {"surface": "quadratic", "start": [-3.2, 2.4], "learning_rates": [0.02, 0
 def client():
     with TestClient(create_app(Settings())) as c:
         yield c
-
-
-def strict_json(text: str):
-    """Parses JSON the way a browser does: NaN and Infinity are not JSON."""
-
-    def refuse(constant: str):
-        raise ValueError(f"non-standard JSON constant {constant}")
-
-    return json.loads(text, parse_constant=refuse)
 
 
 def test_runs_match_the_model_and_the_overshooting_one_is_marked(client: TestClient) -> None:

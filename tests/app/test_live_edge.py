@@ -1,16 +1,21 @@
-"""The checks every live socket shares (app/live/channel.py), on each lab's endpoint."""
+"""What every live socket shares (app/live/): the checks at the edge, the cap, idle pause, the frame
+rate, on the endpoint of every lab with a session, and the one route's refusal of other slugs."""
 
+import itertools
 import json
+import time
 
 import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
+from app.labs import all_labs
 from app.main import create_app
 from app.settings import Settings
 from tests.app.live_socket import Socket, strict_json
 
-ENDPOINTS = ["/ws/mlp", "/ws/neurons"]
+ENDPOINTS = [f"/ws/{lab.slug}" for lab in all_labs() if lab.session is not None]
+NOT_LIVE = ["nope", *(lab.slug for lab in all_labs() if lab.session is None)]
 
 
 @pytest.fixture(params=ENDPOINTS)
@@ -59,11 +64,21 @@ def test_foreign_origin_is_refused_before_accept(
     assert e.value.code == 1008
 
 
-@pytest.mark.parametrize("endpoint", ENDPOINTS)
-def test_over_the_session_cap_is_told_and_closed_with_1013(endpoint: str) -> None:
+@pytest.mark.parametrize("slug", NOT_LIVE)
+def test_a_slug_without_a_live_session_is_refused_before_accept(
+    client: TestClient, slug: str
+) -> None:
+    with pytest.raises(WebSocketDisconnect) as e, client.websocket_connect(f"/ws/{slug}"):
+        pass
+    assert e.value.code == 4404
+
+
+@pytest.mark.parametrize(("first", "endpoint"), list(itertools.product(ENDPOINTS, repeat=2)))
+def test_over_the_session_cap_is_told_and_closed_with_1013(first: str, endpoint: str) -> None:
+    # One cap for the sessions of every lab together.
     with (
         TestClient(create_app(Settings(max_sessions=1, use_xla=False))) as c,
-        c.websocket_connect(endpoint),
+        c.websocket_connect(first),
         c.websocket_connect(endpoint) as second,
     ):
         error = strict_json(second.receive_text())
@@ -71,3 +86,34 @@ def test_over_the_session_cap_is_told_and_closed_with_1013(endpoint: str) -> Non
         with pytest.raises(WebSocketDisconnect) as e:
             second.receive_text()
         assert e.value.code == 1013
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+def test_a_tab_left_playing_is_paused_after_the_idle_limit(endpoint: str) -> None:
+    with (
+        TestClient(create_app(Settings(idle_pause_seconds=0.5, use_xla=False))) as c,
+        c.websocket_connect(endpoint) as ws,
+    ):
+        s = Socket(ws)
+        s.send({"type": "play"})
+        s.until(lambda m: m["type"] == "frame" and m["step"] > 0)
+        error = s.until(lambda m: m["type"] == "error")
+        assert "without input" in error["message"]
+        s.send({"type": "step"})  # the session still answers
+        assert s.until(lambda m: m["type"] == "state")["running"] is False
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+def test_every_lab_streams_at_the_one_frame_rate(endpoint: str) -> None:
+    with (
+        TestClient(create_app(Settings(frame_rate=10, use_xla=False))) as c,
+        c.websocket_connect(endpoint) as ws,
+    ):
+        s = Socket(ws)
+        assert s.next()["limits"]["frame_rate"] == 10
+        s.send({"type": "play"})
+        s.until(lambda m: m["type"] == "frame" and m["step"] > 0)
+        started, frames = time.monotonic(), 0
+        while time.monotonic() - started < 1.5:
+            frames += s.next()["type"] == "frame"
+        assert 2 <= frames <= 10 * 1.5 + 2

@@ -1,4 +1,5 @@
-"""static/js/protocol.js must name what app/protocol.py defines: a rename on either side fails."""
+"""Each live lab's static/js/protocol/<slug>.js must export what its app.protocol.<slug> defines:
+a rename or a new value on either side fails."""
 
 import json
 import re
@@ -8,18 +9,24 @@ from typing import get_args
 import pytest
 from annotated_types import Ge, Le
 
-from app import protocol
-from app.protocol import CLIENT_MESSAGES, SERVER_MESSAGES, MlpConfig
+from app.labs import Lab, all_labs
 
-PROTOCOL_JS = Path(__file__).resolve().parents[2] / "static" / "js" / "protocol.js"
+STATIC_JS = Path(__file__).resolve().parents[2] / "static" / "js" / "protocol"
 FROZEN = re.compile(r"export const (\w+) = Object\.freeze\((.*?)\);", re.DOTALL)
 NUMBER = re.compile(r"export const (\w+) = (-?\d+);")
 TRAILING_COMMA = re.compile(r",(\s*[\]}])")
+DERIVED = {"CLIENT_MESSAGES", "SERVER_MESSAGES", "CONFIG_DEFAULTS", "LIMITS"}
+LABS = [lab for lab in all_labs() if lab.protocol is not None]
 
 
-@pytest.fixture(scope="module")
-def js() -> dict[str, object]:
-    text = PROTOCOL_JS.read_text()
+@pytest.fixture(params=LABS, ids=lambda lab: lab.slug)
+def lab(request) -> Lab:
+    return request.param
+
+
+@pytest.fixture
+def js(lab: Lab) -> dict[str, object]:
+    text = (STATIC_JS / f"{lab.slug}.js").read_text()
     consts: dict[str, object] = {
         name: json.loads(TRAILING_COMMA.sub(r"\1", literal))
         for name, literal in FROZEN.findall(text)
@@ -33,55 +40,46 @@ def _type_literal(message: type) -> str:
     return literal
 
 
-def _bounds(field: str) -> list[float] | None:
-    metadata = MlpConfig.model_fields[field].metadata
+def _bounds(config: type, field: str) -> list[float] | None:
+    metadata = config.model_fields[field].metadata
     ge = next((m.ge for m in metadata if isinstance(m, Ge)), None)
     le = next((m.le for m in metadata if isinstance(m, Le)), None)
     return None if ge is None or le is None else [ge, le]
 
 
-def test_every_export_is_checked(js: dict[str, object]) -> None:
-    assert set(js) == {
-        "CLIENT_MESSAGES",
-        "SERVER_MESSAGES",
-        "DATASETS",
-        "FEATURES",
-        "ACTIVATIONS",
-        "REGULARIZATIONS",
-        "SPEEDS",
-        "MAX_LAYERS",
-        "MAX_NEURONS",
-        "MAX_STEPS_PER_FRAME",
-        "MAX_SEED",
-        "CONFIG_DEFAULTS",
-        "LIMITS",
-    }
+def test_every_live_lab_has_a_protocol() -> None:
+    assert {lab.slug for lab in all_labs() if lab.session} <= {lab.slug for lab in LABS}
 
 
-def test_message_types(js: dict[str, object]) -> None:
-    assert list(js["CLIENT_MESSAGES"].values()) == [_type_literal(m) for m in CLIENT_MESSAGES]
-    assert list(js["SERVER_MESSAGES"].values()) == [_type_literal(m) for m in SERVER_MESSAGES]
+def test_every_export_is_checked(lab: Lab, js: dict[str, object]) -> None:
+    assert set(js) == set(lab.protocol.mirror())
+
+
+def test_the_mirror_equals_mirror(lab: Lab, js: dict[str, object]) -> None:
+    assert js == lab.protocol.mirror()
+
+
+def test_message_types(lab: Lab, js: dict[str, object]) -> None:
+    p = lab.protocol
+    assert list(js["CLIENT_MESSAGES"].values()) == [_type_literal(m) for m in p.CLIENT_MESSAGES]
+    assert list(js["SERVER_MESSAGES"].values()) == [_type_literal(m) for m in p.SERVER_MESSAGES]
     for names in (js["CLIENT_MESSAGES"], js["SERVER_MESSAGES"]):
         assert all(key == value.upper() for key, value in names.items())
 
 
-@pytest.mark.parametrize(
-    "name", ["DATASETS", "FEATURES", "ACTIVATIONS", "REGULARIZATIONS", "SPEEDS"]
-)
-def test_enums(js: dict[str, object], name: str) -> None:
-    assert tuple(js[name]) == getattr(protocol, name)
+def test_choices_and_limit_constants(lab: Lab, js: dict[str, object]) -> None:
+    # Everything else the mirror exports is a constant of the protocol module, under its name.
+    for name in set(js) - DERIVED:
+        assert js[name] == json.loads(json.dumps(getattr(lab.protocol, name))), name
 
 
-@pytest.mark.parametrize("name", ["MAX_LAYERS", "MAX_NEURONS", "MAX_STEPS_PER_FRAME", "MAX_SEED"])
-def test_limits_constants(js: dict[str, object], name: str) -> None:
-    assert js[name] == getattr(protocol, name)
+def test_config_fields_and_defaults(lab: Lab, js: dict[str, object]) -> None:
+    config = lab.session.config_type
+    assert list(js["CONFIG_DEFAULTS"]) == list(config.model_fields)
+    assert js["CONFIG_DEFAULTS"] == config().model_dump()
 
 
-def test_config_fields_and_defaults(js: dict[str, object]) -> None:
-    assert list(js["CONFIG_DEFAULTS"]) == list(MlpConfig.model_fields)
-    assert js["CONFIG_DEFAULTS"] == MlpConfig().model_dump()
-
-
-def test_numeric_ranges(js: dict[str, object]) -> None:
-    ranged = {f: _bounds(f) for f in MlpConfig.model_fields if _bounds(f) is not None}
+def test_numeric_ranges(lab: Lab, js: dict[str, object]) -> None:
+    config = lab.session.config_type
+    ranged = {f: _bounds(config, f) for f in config.model_fields if _bounds(config, f) is not None}
     assert js["LIMITS"] == ranged

@@ -35,6 +35,13 @@ def test_foreign_origin_gets_403(live_server: str, origin: str) -> None:
     assert e.value.response.status_code == 403
 
 
+def test_a_slug_without_a_live_session_gets_403(live_server: str) -> None:
+    url = live_server.replace("http://", "ws://") + "/ws/descent"
+    with pytest.raises(InvalidStatus) as e, connect(url):
+        pass
+    assert e.value.response.status_code == 403
+
+
 def test_own_origin_trains_and_http_stays_up(live_server: str) -> None:
     with connect(_ws(live_server), origin=live_server, compression=None) as ws:
         ws.send(json.dumps({"type": "play"}))

@@ -182,7 +182,7 @@ def test_missing_origin_policy_is_a_setting() -> None:
 
 
 def test_disconnect_mid_training_leaves_nothing_running(client: TestClient) -> None:
-    hub = client.app.state.hub
+    live = client.app.state.live
     with client.websocket_connect("/ws/mlp") as ws:
         s = Socket(ws)
         s.send({"type": "config", "speed": "max"})
@@ -190,21 +190,7 @@ def test_disconnect_mid_training_leaves_nothing_running(client: TestClient) -> N
         s.until(lambda m: m["type"] == "frame" and m["step"] > 0)
     # The reader ends with the socket; the ticker then finds no group to train.
     for _ in range(100):
-        if not hub.sessions and not hub.groups:
+        if not live.sessions and not live.stacked.groups:
             break
         time.sleep(0.02)
-    assert not hub.sessions and not hub.groups
-
-
-def test_a_tab_left_playing_is_paused_after_the_idle_limit() -> None:
-    with (
-        TestClient(create_app(Settings(idle_pause_seconds=0.5))) as c,
-        c.websocket_connect("/ws/mlp") as ws,
-    ):
-        s = Socket(ws)
-        s.send({"type": "play"})
-        s.until(lambda m: m["type"] == "frame" and m["step"] > 0)
-        error = s.until(lambda m: m["type"] == "error")
-        assert "without input" in error["message"]
-        s.send({"type": "step"})  # the session still answers
-        assert s.until(lambda m: m["type"] == "state")["running"] is False
+    assert not live.sessions and not live.stacked.groups

@@ -10,7 +10,7 @@ from tests.app.live_socket import Socket
 
 @pytest.fixture
 def settings() -> Settings:
-    # This lab never uses the multi-layer hub: skip its background XLA warm-up.
+    # This lab never uses the stacked runner: skip its background XLA warm-up.
     return Settings(use_xla=False)
 
 

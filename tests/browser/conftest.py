@@ -42,9 +42,13 @@ def page(browser):
 
 
 @pytest.fixture
-def screenshot(page):
+def screenshot_dir() -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS
 
+
+@pytest.fixture
+def screenshot(page, screenshot_dir):
     def take(name: str) -> Path:
         path = SCREENSHOTS / f"{name}.png"
         page.screenshot(path=str(path), full_page=True)

@@ -110,7 +110,7 @@ def test_bad_input_shows_the_servers_message(page: Page, live_server: str) -> No
 
     page.locator("#bp-x").fill("5000")
 
-    expect(page.locator("#bp-error")).to_contain_text(
+    expect(page.locator("#error-banner")).to_contain_text(
         "x must be a finite number in [-1000, 1000]. Received: x=5000"
     )
 
@@ -130,3 +130,17 @@ def test_vanishing_gradient_mode_stacks_ten_layers(
     assert "deep=1" in page.url and page.url.count(",") == 9
     screenshot("backprop-deep")
     assert page.js_errors == []
+
+
+def test_a_rejected_learning_rate_stays_out_of_the_link(page: Page, live_server: str) -> None:
+    open_lab(page, live_server)
+
+    page.locator("#bp-lr").fill("1000")
+    page.get_by_role("button", name="One step").click()
+
+    expect(page.locator("#error-banner")).to_contain_text("lr")
+    assert "lr=1000" not in page.url and "lr=0.5" in page.url
+    page.locator("#bp-lr").fill("2")
+    page.get_by_role("button", name="One step").click()
+    expect(page.locator("#bp-loss-after")).not_to_have_text("—")
+    assert "lr=2" in page.url

@@ -71,8 +71,8 @@ def test_editing_a_kernel_cell_changes_the_output(page, live_server, screenshot)
     assert "c:-1,-2,-1,0,5,0,1,2,1" in page.url
     cell.fill("")  # an empty cell is marked and not sent
     assert "invalid" in (cell.get_attribute("class") or "")
-    page.locator("#error").wait_for(state="visible")
-    assert "Kernel 2: every cell needs a number." in page.inner_text("#error")
+    page.locator("#error-banner").wait_for(state="visible")
+    assert "Kernel 2: every cell needs a number." in page.inner_text("#error-banner")
     screenshot("convolution-custom-kernel")
     assert page.js_errors == []
 
@@ -163,7 +163,7 @@ def test_upload_an_image_and_see_its_shape(page, live_server, tmp_path, screensh
     bad = tmp_path / "archive.png"
     bad.write_bytes(b"PK\x03\x04" + bytes(100))
     page.set_input_files("#upload", str(bad))
-    page.locator("#error").wait_for(state="visible")
-    assert "ZIP" in page.inner_text("#error")
+    page.locator("#error-banner").wait_for(state="visible")
+    assert "ZIP" in page.inner_text("#error-banner")
     screenshot("convolution-upload")
     assert page.js_errors == []

@@ -70,11 +70,37 @@ def test_other_surfaces_optimizers_and_3d(page: Page, live_server: str, screensh
     open_lab(page, live_server, "#surface=nonconvex&optimizer=adam&view3d=1&log=0")
 
     expect(page.locator("#gd-critical")).to_contain_text("≈ 2/λmax")
-    expect(page.locator("#gd-contour .gl-container, #gd-contour canvas").first).to_be_attached()
+    if page.evaluate("Boolean(document.createElement('canvas').getContext('webgl'))"):
+        expect(page.locator("#gd-contour .gl-container, #gd-contour canvas").first).to_be_attached()
+    else:
+        expect(page.locator("#gd-3d-note")).to_contain_text("needs WebGL")
     screenshot("descent-nonconvex-3d")
     page.locator("#gd-surface").select_option("linear_regression")
     expect(page.locator("#gd-critical")).to_contain_text("2/λmax = 0.6786")
     expect(page.locator(".gd-rate").nth(3)).to_contain_text("1.05× crit")
+    assert page.js_errors == []
+
+
+def test_without_webgl_a_3d_link_draws_the_2d_map_and_says_why(
+    page: Page, live_server: str
+) -> None:
+    # As on a browser with no GPU: every WebGL context request fails.
+    page.add_init_script(
+        """(() => {
+          const get = HTMLCanvasElement.prototype.getContext;
+          HTMLCanvasElement.prototype.getContext = function (kind, ...rest) {
+            return /webgl/.test(kind) ? null : get.call(this, kind, ...rest);
+          };
+        })()"""
+    )
+    open_lab(page, live_server, "#surface=nonconvex&view3d=1")
+
+    expect(page.locator("#gd-3d-note")).to_have_text(
+        "3-D view needs WebGL, which this browser does not offer: showing the 2-D map."
+    )
+    expect(page.locator("#gd-3d")).to_be_disabled()
+    expect(page.locator("#gd-3d")).not_to_be_checked()
+    assert page.evaluate("document.getElementById('gd-contour').data[0].type") == "contour"
     assert page.js_errors == []
 
 
@@ -102,7 +128,7 @@ def test_a_clicked_start_point_reruns_from_there(page: Page, live_server: str) -
 def test_an_absurd_link_shows_the_servers_message(page: Page, live_server: str) -> None:
     page.goto(f"{live_server}/labs/descent#lrs=1e9,0.1&start=0,0")
 
-    expect(page.locator("#gd-error")).to_contain_text(
+    expect(page.locator("#error-banner")).to_contain_text(
         "learning_rates[0] must be a finite number in [1e-06, 1000]. "
         "Received: learning_rates[0]=1000000000"
     )

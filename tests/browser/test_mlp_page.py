@@ -5,10 +5,11 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.browser.live_lab import FRAME_TIMEOUT_MS, open_live_lab, shown_number
+
 pytestmark = pytest.mark.browser
 
 SHARED = "#dataset=circle&hidden=3&learning_rate=0.1&activation=relu"
-FRAME_TIMEOUT_MS = 20_000
 READ_GRID = """() => {
   const canvas = document.querySelector('#output-heatmap .heatmap-grid');
   const ctx = canvas.getContext('2d');
@@ -17,14 +18,11 @@ READ_GRID = """() => {
 
 
 def _open(page: Page, base: str, hash_: str = "") -> None:
-    page.goto(f"{base}/labs/mlp{hash_}")
-    expect(page.locator("#connection")).to_have_attribute("data-status", "connected")
-    # The server's first frame (step 0) fills in the losses.
-    expect(page.locator("#train-loss")).to_have_text(re.compile(r"^\d"), timeout=FRAME_TIMEOUT_MS)
+    open_live_lab(page, base, "mlp", hash_, loss="#train-loss")
 
 
 def _loss(page: Page) -> float:
-    return float(page.locator("#train-loss").text_content())
+    return shown_number(page, "#train-loss")
 
 
 def test_play_trains_and_pause_stops(live_server: str, page: Page, screenshot) -> None:
@@ -92,4 +90,29 @@ def test_divergence_is_shown(live_server: str, page: Page, screenshot) -> None:
     expect(page.locator("#diverged-banner")).to_be_visible(timeout=FRAME_TIMEOUT_MS)
     expect(page.locator("#train-loss")).to_have_text("diverged")
     screenshot("mlp-diverged")
+    assert page.js_errors == []
+
+
+def test_a_rising_loss_warns_before_it_diverges(live_server: str, page: Page, screenshot) -> None:
+    _open(page, live_server, "#learning_rate=10")
+    page.get_by_role("button", name="Play").click()
+    banner = page.locator("#unstable-banner")
+    expect(banner).to_be_visible(timeout=FRAME_TIMEOUT_MS)
+    expect(banner).to_contain_text("Reset")
+    screenshot("mlp-unstable")
+    page.get_by_role("button", name="Pause").click()
+    page.get_by_role("button", name="Reset").click()
+    expect(banner).to_be_hidden()  # fresh weights, a fresh start
+    assert page.js_errors == []
+
+
+def test_links_read_both_boolean_spellings_and_name_what_they_ignore(
+    live_server: str, page: Page
+) -> None:
+    # Older links wrote booleans as true/false; every lab now writes 1/0 and reads both.
+    _open(page, live_server, "#show_test=true&lines=0&nope=1&noise=lots")
+    expect(page.locator("#show-test")).to_be_checked()
+    expect(page.locator("#show-lines")).not_to_be_checked()
+    expect(page.locator("#error-banner")).to_contain_text("Ignored in the link: nope=1, noise=lots")
+    expect(page).to_have_url(re.compile(r"show_test=1&lines=0"))
     assert page.js_errors == []

@@ -5,20 +5,19 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.browser.live_lab import FRAME_TIMEOUT_MS, open_live_lab, shown_number
+
 pytestmark = pytest.mark.browser
 
-FRAME_TIMEOUT_MS = 20_000
 WEIGHT = "#diagram [data-weight='0,0']"
 
 
 def _open(page: Page, base: str, hash_: str = "") -> None:
-    page.goto(f"{base}/labs/neurons{hash_}")
-    expect(page.locator("#connection")).to_have_attribute("data-status", "connected")
-    expect(page.locator("#loss")).to_have_text(re.compile(r"^\d"), timeout=FRAME_TIMEOUT_MS)
+    open_live_lab(page, base, "neurons", hash_, loss="#loss")
 
 
 def _loss(page: Page) -> float:
-    return float(page.locator("#loss").text_content())
+    return shown_number(page, "#loss")
 
 
 def test_linear_regression_trains_the_line(live_server: str, page: Page, screenshot) -> None:
@@ -82,4 +81,28 @@ def test_softmax_on_iris(live_server: str, page: Page, screenshot) -> None:
     page.get_by_role("button", name="Play").click()
     page.wait_for_timeout(1500)
     screenshot("neurons-softmax-three")
+    assert page.js_errors == []
+
+
+def test_first_visit_without_a_link_plays(live_server: str, page: Page) -> None:
+    # The server's first data (version 0) arrives after the page sent its config: it must be kept.
+    _open(page, live_server)
+    expect(page.locator(WEIGHT)).to_have_text(re.compile(r"^w1 [+−]\d"))  # the neuron is drawn
+    page.get_by_role("button", name="Play").click()
+    page.wait_for_function(
+        "() => parseInt(document.getElementById('step-count').textContent.replace(/,/g, '')) > 0",
+        timeout=FRAME_TIMEOUT_MS,
+    )
+    assert page.evaluate("document.getElementById('loss-chart').data[0].x.length") > 1
+    assert page.js_errors == []
+
+
+def test_diverged_weights_are_written_short(live_server: str, page: Page, screenshot) -> None:
+    _open(page, live_server, "#model=linear&learning_rate=10&speed=1")
+    page.get_by_role("button", name="Play").click()
+    expect(page.locator("#diverged-banner")).to_be_visible(timeout=FRAME_TIMEOUT_MS)
+    page.wait_for_timeout(300)
+    label = page.locator(WEIGHT).text_content()
+    assert re.fullmatch(r"w1 [+−](\d{1,4}\.\d\d|\d\.\de\d+)", label), label  # not +131913303562649
+    screenshot("neurons-diverged")
     assert page.js_errors == []

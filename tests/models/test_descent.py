@@ -2,6 +2,7 @@
 
 import json
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import keras
 import numpy as np
@@ -158,3 +159,18 @@ def test_one_trace_serves_every_request_of_a_surface_and_optimizer() -> None:
     gd.descend("quadratic", gd.check_surface("quadratic", 3.0, 2.0, 0.0), START, [0.5], 7)
 
     assert runner.experimental_get_tracing_count() == traces
+
+
+def test_a_runner_is_built_once_when_first_asked_from_many_threads() -> None:
+    with ThreadPoolExecutor(8) as pool:
+        runners = list(pool.map(lambda _: gd._runner("quadratic", "rmsprop"), range(8)))
+    assert all(r is runners[0] for r in runners)
+
+
+def test_warm_up_leaves_the_surface_and_its_runner_ready() -> None:
+    gd.warm_up("linear_regression", "adam")
+    assert ("linear_regression", "adam") in gd._RUNNERS
+    key = ("linear_regression", tuple(float(v) for v in gd.check_surface("linear_regression")))
+    hits = gd._described.cache_info().hits
+    gd._described(*key)
+    assert gd._described.cache_info().hits == hits + 1

@@ -8,9 +8,10 @@ import zlib
 
 import numpy as np
 import pytest
-from PIL import Image
+import tensorflow as tf
+from PIL import Image, ImageOps
 
-from models.images import ALLOWED_FORMATS, ImageRejected, decode_image, sniff_format
+from models.images import ALLOWED_FORMATS, ImageRejected, decode_image, orient, sniff_format
 
 LIMITS = {"max_bytes": 8 * 1024 * 1024, "max_pixels": 4096 * 4096, "max_side": 8192}
 
@@ -187,3 +188,106 @@ def test_large_images_are_shrunk_keeping_their_aspect() -> None:
         assert out.original_size == (1600, 1200)
     small = decode_image(encode(photo((40, 30)), "PNG"), **LIMITS, max_output_side=400)
     assert small.pixels.shape == (30, 40, 3)  # never enlarged
+
+
+def _animated_gif(count: int, size=(8, 6)) -> bytes:
+    frames = [Image.new("RGB", size, (i * 40, 90, 200)) for i in range(count)]
+    buf = io.BytesIO()
+    frames[0].save(buf, "GIF", save_all=True, append_images=frames[1:])
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("data", "facts"),
+    [
+        (encode(photo(), "JPEG"), ("JPEG", "RGB", 8, 1, False, (30, 40, 3))),
+        (encode(photo().convert("L"), "JPEG"), ("JPEG", "L", 8, 1, False, (30, 40, 1))),
+        (encode(photo().convert("CMYK"), "JPEG"), ("JPEG", "CMYK", 8, 1, False, (30, 40, 3))),
+        (encode(photo().convert("RGBA"), "PNG"), ("PNG", "RGBA", 8, 1, True, (30, 40, 4))),
+        (encode(photo().convert("LA"), "PNG"), ("PNG", "LA", 8, 1, True, (30, 40, 2))),
+        (encode(photo().convert("P"), "PNG"), ("PNG", "P", 8, 1, False, (30, 40, 3))),
+        (
+            encode(photo().convert("P"), "PNG", transparency=0),
+            ("PNG", "P", 8, 1, True, (30, 40, 4)),
+        ),
+        (encode(photo().convert("1"), "PNG"), ("PNG", "1", 1, 1, False, (30, 40, 1))),
+        (
+            encode(Image.fromarray(np.full((30, 40), 40000, np.uint16)), "PNG"),
+            ("PNG", "I;16", 16, 1, False, (30, 40, 1)),
+        ),
+        (_animated_gif(5), ("GIF", "P", 8, 5, False, (5, 6, 8, 3))),
+        (encode(photo(), "BMP"), ("BMP", "RGB", 8, 1, False, (30, 40, 3))),
+        (encode(photo().convert("P"), "BMP"), ("BMP", "P", 8, 1, False, (30, 40, 1))),
+        (encode(photo(), "WEBP"), ("WEBP", "RGB", 8, 1, False, (1, 30, 40, 3))),
+    ],
+)
+def test_the_file_is_described_from_its_header(data: bytes, facts: tuple) -> None:
+    file = decode_image(data, **LIMITS).file
+    fmt, mode, bits, frames, alpha, tf_shape = facts
+    assert (file.format, file.mode, file.bit_depth, file.frames) == (fmt, mode, bits, frames)
+    assert (file.has_alpha, file.tf_shape, file.tf_dtype) == (alpha, tf_shape, "uint8")
+    assert file.bytes == len(data) and file.orientation == 1
+
+
+def test_a_16_bit_colour_png_says_16_bits() -> None:
+    wide = np.full((4, 5, 3), 40000, np.uint16)
+    file = decode_image(tf.io.encode_png(wide).numpy(), **LIMITS).file
+    assert (file.mode, file.bit_depth, file.tf_channels) == ("RGB", 16, 3)
+
+
+def test_the_exif_orientation_is_read_and_junk_is_upright() -> None:
+    for tag, orientation in ((6, 6), (8, 8), (0, 1), (42, 1)):
+        exif = Image.Exif()
+        exif[0x0112] = tag
+        assert decode_image(encode(photo(), "JPEG", exif=exif), **LIMITS).file.orientation == (
+            orientation
+        )
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_orient_turns_pixels_as_a_photo_viewer_does(orientation: int) -> None:
+    stored = np.asarray(photo((5, 3)))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    with Image.open(io.BytesIO(encode(Image.fromarray(stored), "PNG", exif=exif))) as im:
+        viewer = np.asarray(ImageOps.exif_transpose(im))
+    np.testing.assert_array_equal(orient(stored, orientation), viewer)
+    with pytest.raises(ValueError, match="orientation must be 1 to 8"):
+        orient(stored, 9)
+
+
+def test_the_native_copy_is_tensorflows_decode_reduced() -> None:
+    rgba = np.asarray(photo((1600, 1200)).convert("RGBA")).copy()
+    rgba[:, :800, 3] = 0  # the left half transparent: its colour is hidden, not gone
+    data = encode(Image.fromarray(rgba), "PNG")
+    out = decode_image(data, **LIMITS, max_output_side=300, native_side=400)
+    assert out.pixels.shape == (225, 300, 3)  # what every lab computes on, unchanged
+    assert out.native.shape == (300, 400, 4) and out.native.dtype == np.uint8
+    full = tf.io.decode_image(data).numpy().astype(np.float32)
+    area = tf.image.resize(full, (300, 400), method="area").numpy()
+    # Within rounding everywhere: a premultiplied resize would have blackened the hidden half.
+    assert np.abs(out.native.astype(np.float32) - area).max() <= 1
+    assert out.native[:, :190, 1].mean() > 150  # the hidden colour (bright green) is there
+    assert decode_image(data, **LIMITS).native is None  # only when asked
+
+
+def test_the_native_copy_keeps_16_bits_and_jpeg_drafts_still_fit() -> None:
+    ramp = np.linspace(0, 65535, 900 * 1200).reshape(900, 1200).astype(np.uint16)
+    out = decode_image(encode(Image.fromarray(ramp), "PNG"), **LIMITS, native_side=300)
+    assert out.native.shape == (225, 300, 1) and out.native.dtype == np.uint16
+    assert out.native.max() > 60000
+    jpeg = encode(photo((4000, 3000)), "JPEG")
+    out = decode_image(jpeg, **LIMITS, max_output_side=512, native_side=768)
+    assert out.pixels.shape == (384, 512, 3) and out.native.shape == (576, 768, 3)
+    assert out.file.width == 4000  # the header's size, not the reduced decode's
+
+
+def test_a_truncated_animation_keeps_its_first_frame_or_is_refused() -> None:
+    data = _animated_gif(6, (64, 48))
+    for cut in (len(data) // 2, len(data) - 20):
+        try:
+            out = decode_image(data[:cut], **LIMITS, native_side=64)
+        except ImageRejected as exc:
+            assert exc.kind == "invalid"
+        else:
+            assert out.native.shape == (48, 64, 3) and 1 <= out.file.frames <= 6

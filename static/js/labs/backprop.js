@@ -1,12 +1,14 @@
 // The backpropagation lab's glue: inputs and buttons → /api/backprop → views. All math runs on the
 // server (models/backprop.py); this module asks, keeps the page state, and tells the views to draw.
 
-import { LossChart } from "../views/backpropLossChart.js";
-import { ChainDiagram } from "../views/chainDiagram.js";
-import { buildSteps, describeChain, formatValue, revealedValues } from "../views/chainSteps.js";
-import { GradientDepthChart } from "../views/gradientDepthChart.js";
-import { GradientTable } from "../views/gradientTable.js";
-import { postJSON } from "../api.js";
+import { postJSON } from "../lab/api.js";
+import { $, choicesOf, errors } from "../lab/page.js";
+import { LinkState, Type } from "../lab/state.js";
+import { Controls } from "../views/controls.js";
+import { LineChart } from "../views/lineChart.js";
+import { ChainDiagram } from "./backprop/chainDiagram.js";
+import { buildSteps, describeChain, formatValue, revealedValues } from "./backprop/chainSteps.js";
+import { GradientTable } from "./backprop/gradientTable.js";
 
 const BASE_DEPTH = 3;
 const MAX_DEPTH = 10;
@@ -14,65 +16,80 @@ const STEPS_PER_TICK = 5; // gradient steps per request while "keep stepping" ru
 const TICK_MS = 150;
 const MAX_HISTORY = 1000; // "keep stepping" pauses itself after this many steps
 const TYPING_MS = 250;
+/** More steps than this are drawn as a bare line, fewer with a marker per step. */
+const MARKED_STEPS = 40;
 
-/** Page state ⇄ URL hash, one row per property (as playground's State.PROPS): a link reproduces it. */
-const PROPS = [
-  { name: "x", type: "number", fallback: 1 },
-  { name: "y", type: "number", fallback: 1 },
-  { name: "w", type: "numbers", fallback: [0.5, -1, 2] },
-  { name: "b", type: "numbers", fallback: null },
-  { name: "activation", type: "choice", choices: ["sigmoid", "tanh", "relu"], fallback: "sigmoid" },
-  { name: "loss", type: "choice", choices: ["cross_entropy", "squared_error"], fallback: "cross_entropy" },
-  { name: "lr", type: "number", fallback: 0.5 },
-  { name: "deep", type: "boolean", fallback: false },
-];
-
-function parseProp(prop, text) {
-  if (text === null) return prop.fallback;
-  if (prop.type === "number") return Number.isFinite(Number(text)) && text !== "" ? Number(text) : prop.fallback;
-  if (prop.type === "numbers") {
-    const list = text.split(",").map(Number);
-    const ok = list.length >= 1 && list.length <= MAX_DEPTH && list.every(Number.isFinite);
-    return ok ? list : prop.fallback;
-  }
-  if (prop.type === "choice") return prop.choices.includes(text) ? text : prop.fallback;
-  return text === "1";
-}
-
-function readHash() {
-  const query = new URLSearchParams(location.hash.slice(1));
-  const params = Object.fromEntries(PROPS.map((p) => [p.name, parseProp(p, query.get(p.name))]));
-  if (params.b) params.b = resized(params.b, params.w.length, 0);
-  return params;
-}
-
-function writeHash(params) {
-  const parts = PROPS.filter((p) => params[p.name] !== null).map((p) => {
-    const v = params[p.name];
-    return `${p.name}=${p.type === "numbers" ? v.join(",") : p.type === "boolean" ? Number(v) : v}`;
-  });
-  history.replaceState(null, "", `#${parts.join("&")}`);
-}
+/** The page's state in the URL: a link reproduces the chain, its weights and the learning rate. */
+const link = new LinkState([
+  { name: "x", type: Type.NUMBER, default: 1 },
+  { name: "y", type: Type.NUMBER, default: 1 },
+  { name: "w", type: Type.NUMBERS, length: [1, MAX_DEPTH], default: [0.5, -1, 2] },
+  { name: "b", type: Type.NUMBERS, length: [1, MAX_DEPTH], default: null },
+  { name: "activation", type: Type.ENUM, options: choicesOf($("bp-activation")), default: "sigmoid" },
+  { name: "loss", type: Type.ENUM, options: choicesOf($("bp-loss")), default: "cross_entropy" },
+  { name: "lr", type: Type.NUMBER, default: 0.5 },
+  { name: "deep", type: Type.BOOLEAN, default: false },
+]);
 
 const resized = (list, n, fill) => Array.from({ length: n }, (_, i) => list[i] ?? fill);
-const $ = (id) => document.getElementById(id);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function readLink() {
+  const { state, rejected } = link.read();
+  if (state.b) state.b = resized(state.b, state.w.length, 0);
+  if (rejected.length) errors.show(`Ignored in the link: ${rejected.join(", ")}`, "link");
+  return state;
+}
 
 const views = {
   diagram: new ChainDiagram($("bp-diagram")),
   table: new GradientTable($("bp-grad-table")),
-  lossChart: new LossChart($("bp-loss-chart")),
-  depthChart: new GradientDepthChart($("bp-depth-chart")),
+  lossChart: new LineChart($("bp-loss-chart"), {
+    x: { title: "step", fromZero: true },
+    y: { title: "loss", fromZero: true },
+    height: 260,
+    margin: { l: 70, r: 16, t: 8, b: 52 },
+    hint: "Press “One step” or “Keep stepping”",
+  }),
+  depthChart: new LineChart($("bp-depth-chart"), {
+    x: { title: "weight (layer)", category: true },
+    y: { title: "|∂loss/∂wi|", log: true },
+    height: 280,
+    margin: { l: 80, r: 16, t: 8, b: 52 },
+  }),
 };
-const state = { params: readHash(), result: null, steps: [], shown: 0, losses: [], running: false, asked: 0 };
+const state = { params: readLink(), result: null, steps: [], shown: 0, losses: [], running: false, asked: 0 };
+/** The learning rate the link holds: one the server accepts, not a rejected one being typed. */
+state.linkedLr = allowedLr(state.params.lr) ? state.params.lr : link.props.find((p) => p.name === "lr").default;
+
+function writeLink() {
+  link.write({ ...state.params, lr: state.linkedLr });
+}
+
+/** Within the lr input's min and max, the server's range. */
+function allowedLr(value) {
+  const input = $("bp-lr");
+  return Number.isFinite(value) && value >= Number(input.min) && value <= Number(input.max);
+}
+const controls = new Controls($("lab"), (name, value, final) => {
+  if (name === "deep") {
+    edit(() => {
+      state.params.deep = value;
+      setDepth(value ? MAX_DEPTH : BASE_DEPTH);
+    });
+  } else if (name === "lr") {
+    state.params.lr = value;
+    if (allowedLr(value)) state.linkedLr = value;
+    writeLink();
+  } else edit(() => (state.params[name] = value), !final);
+});
 
 function chainBody({ x, y, w, b, activation, loss }) {
   return { x, y, w, b, activation, loss };
 }
 
 function showError(message) {
-  $("bp-error").textContent = message;
-  $("bp-error").hidden = !message;
+  errors.show(message, "backprop");
 }
 
 /** Asks the server about the current parameters; `revealAll` after a gradient step. */
@@ -131,10 +148,36 @@ function render() {
   $("bp-all").disabled = shown === steps.length;
   $("bp-vanish").hidden = !params.deep;
   document.querySelector(".bp").classList.toggle("is-deep", params.deep);
-  if (params.deep) {
-    const weights = result.gradients.filter((g) => g.param.startsWith("w"));
-    views.depthChart.update({ labels: weights.map((g) => g.param), magnitudes: weights.map((g) => Math.abs(g.tape)) });
-  }
+  if (params.deep) showGradientDepth(result.gradients.filter((g) => g.param.startsWith("w")));
+}
+
+/** The loss after every gradient-descent step so far. */
+function showLosses() {
+  const { losses } = state;
+  views.lossChart.update({
+    series: [{
+      x: losses.map((_, i) => i), y: losses, color: "#0072b2", width: 3, markers: losses.length <= MARKED_STEPS,
+      hover: "step %{x}: loss %{y:.6g}<extra></extra>",
+    }],
+  });
+}
+
+/**
+ * |∂loss/∂wi| per layer on a log axis: how the gradient shrinks (or not) on its way back to the
+ * first layer. A log axis cannot show 0: an exact 0 (underflow, or a dead relu) is an orange bar at
+ * the floor, labelled 0.
+ */
+function showGradientDepth(weights) {
+  const magnitudes = weights.map((g) => Math.abs(g.tape));
+  const floor = Math.min(...magnitudes.filter((m) => m > 0), 1) / 10;
+  views.depthChart.update({
+    series: [{
+      bars: true, x: weights.map((g) => g.param), y: magnitudes.map((m) => (m > 0 ? m : floor)),
+      colors: magnitudes.map((m) => (m > 0 ? "#0072b2" : "#e69f00")),
+      labels: magnitudes.map((m) => (m > 0 ? m.toExponential(1) : "0")),
+      hover: "%{x}: %{text}<extra></extra>",
+    }],
+  });
 }
 
 function numberInput(id, label, value, onInput) {
@@ -150,15 +193,10 @@ function numberInput(id, label, value, onInput) {
 }
 
 function renderInputs() {
-  const { x, y, w, b, activation, loss, lr, deep } = state.params;
-  $("bp-x").value = x;
-  $("bp-y").value = y;
-  $("bp-lr").value = lr;
+  const { w, b, deep } = state.params;
+  controls.update(state.params);
   $("bp-bias").checked = b !== null;
   $("bp-bias-legend").hidden = b === null;
-  $("bp-activation").value = activation;
-  $("bp-loss").value = loss;
-  $("bp-deep").checked = deep;
   $("bp-depth-label").hidden = !deep;
   $("bp-depth").value = w.length;
   $("bp-depth-out").value = w.length;
@@ -174,9 +212,9 @@ let typing = null;
 /** Applies a change to the parameters; a new chain starts a new loss history. */
 function edit(change, debounce = false) {
   change();
-  writeHash(state.params);
+  writeLink();
   state.losses = [];
-  views.lossChart.reset();
+  showLosses();
   $("bp-loss-before").textContent = $("bp-loss-after").textContent = "—";
   clearTimeout(typing);
   if (debounce) typing = setTimeout(analyse, TYPING_MS);
@@ -207,8 +245,9 @@ async function descend(count) {
   $("bp-loss-after").textContent = formatValue(run.loss.at(-1), 6);
   $("bp-stopped").textContent = run.stopped ? `Stopped: ${run.stopped}. Try a smaller learning rate.` : "";
   $("bp-stopped").hidden = !run.stopped;
-  views.lossChart.update({ losses: state.losses });
-  writeHash(state.params);
+  state.linkedLr = state.params.lr;
+  showLosses();
+  writeLink();
   renderInputs();
   await analyse({ revealAll: true });
   return run.stopped === null;
@@ -241,24 +280,10 @@ function move(shown) {
 }
 
 function wire() {
-  $("bp-x").addEventListener("input", (e) => edit(() => (state.params.x = Number(e.target.value)), true));
-  $("bp-y").addEventListener("input", (e) => edit(() => (state.params.y = Number(e.target.value)), true));
-  $("bp-lr").addEventListener("input", (e) => {
-    state.params.lr = Number(e.target.value);
-    writeHash(state.params);
-  });
-  $("bp-activation").addEventListener("change", (e) => edit(() => (state.params.activation = e.target.value)));
-  $("bp-loss").addEventListener("change", (e) => edit(() => (state.params.loss = e.target.value)));
   $("bp-bias").addEventListener("change", (e) =>
     edit(() => {
       state.params.b = e.target.checked ? state.params.w.map(() => 0) : null;
       renderInputs();
-    }),
-  );
-  $("bp-deep").addEventListener("change", (e) =>
-    edit(() => {
-      state.params.deep = e.target.checked;
-      setDepth(e.target.checked ? MAX_DEPTH : BASE_DEPTH);
     }),
   );
   $("bp-depth").addEventListener("input", (e) => edit(() => setDepth(Number(e.target.value)), true));
@@ -272,5 +297,6 @@ function wire() {
 }
 
 renderInputs();
+showLosses();
 wire();
 analyse();

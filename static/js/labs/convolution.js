@@ -1,42 +1,50 @@
 // The convolution lab page: controls -> URL hash state -> JSON endpoints -> views.
 
-import { ActivationChart } from "../views/activationChart.js";
-import { FeatureMap, maxAbs } from "../views/featureMap.js";
-import { KernelEditor, renderKernelTable } from "../views/kernelEditor.js";
-import { PipelineView } from "../views/pipelineView.js";
-import { PoolingView } from "../views/poolingView.js";
-import { Signal1D } from "../views/signal1d.js";
-import { SumExplainer } from "../views/sumExplainer.js";
+import { getJSON, postFile, postJSON } from "../lab/api.js";
+import { $, choicesOf, errors } from "../lab/page.js";
+import { LinkState, Type } from "../lab/state.js";
+import { Controls } from "../views/controls.js";
+import { ActivationChart } from "./convolution/activationChart.js";
+import { FeatureMap, maxAbs } from "./convolution/featureMap.js";
+import { KernelEditor, renderKernelTable } from "./convolution/kernelEditor.js";
+import { PipelineView } from "./convolution/pipelineView.js";
+import { PoolingView } from "./convolution/poolingView.js";
+import { Signal1D } from "./convolution/signal1d.js";
+import { SumExplainer } from "./convolution/sumExplainer.js";
 
-/** Page state, each property a URL-hash key (as playground's state.ts): a URL is an experiment. */
-const PROPS = {
-  sample: { type: "string", default: "checkerboard" },
-  image: { type: "string", default: "" }, // an upload's id; uploads expire, samples do not
-  color: { type: "string", default: "gray" },
-  size: { type: "int", default: 64 },
-  kernels: { type: "kernels", default: "identity;sobel_x;sobel_y" },
-  stride: { type: "int", default: 1 },
-  padding: { type: "string", default: "SAME" },
-  mode: { type: "string", default: "correlation" },
-  compare: { type: "int", default: 2 },
-  map: { type: "int", default: 2 },
-  activation: { type: "string", default: "relu" },
-  pool: { type: "string", default: "max" },
-  pool_window: { type: "int", default: 2 },
-  pool_stride: { type: "int", default: 2 },
-  f: { type: "string", default: "spiky" },
-  g: { type: "string", default: "box" },
-};
+/** Page state, each property a URL-hash key: a URL is an experiment. */
+const link = new LinkState([
+  { name: "sample", type: Type.STRING, default: "checkerboard" },
+  { name: "image", type: Type.STRING, default: "" }, // an upload's id; uploads expire, samples do not
+  { name: "color", type: Type.ENUM, options: choicesOf($("color")), default: "gray" },
+  { name: "size", type: Type.INT, default: 64 },
+  // "sobel_x;gaussian_blur@5;c:1,0,-1,...": presets (@5 for 5×5), or "c:" and weights by row.
+  { name: "kernels", type: Type.STRING, default: "identity;sobel_x;sobel_y" },
+  { name: "stride", type: Type.INT, default: 1 },
+  { name: "padding", type: Type.ENUM, options: choicesOf($("padding")), default: "SAME" },
+  { name: "mode", type: Type.ENUM, options: choicesOf($("mode")), default: "correlation" },
+  { name: "compare", type: Type.INT, default: 2 },
+  { name: "map", type: Type.INT, default: 2 },
+  { name: "activation", type: Type.STRING, default: "relu" },
+  { name: "pool", type: Type.ENUM, options: choicesOf($("pool")), default: "max" },
+  { name: "pool_window", type: Type.INT, default: 2 },
+  { name: "pool_stride", type: Type.INT, default: 2 },
+  { name: "f", type: Type.STRING, default: "spiky" },
+  { name: "g", type: Type.STRING, default: "box" },
+]);
+const DEFAULTS = Object.fromEntries(link.props.map((p) => [p.name, p.default]));
 const DISPLAY_SIZE = 128;
 const MAP_MIN = 110; // CSS pixels of a feature map's side
 const MAP_MAX = 240;
 const INPUT_MAX = 256;
 const GAP = 13; // .map-grid gap
 const EDIT_DELAY_MS = 120;
-const $ = (id) => document.getElementById(id);
 
 let catalog;
 const state = {};
+const controls = new Controls($("lab"), (name, value, final) => {
+  onControl(name, value, final, document.querySelector(`[data-prop="${name}"]`));
+});
 const views = {
   explainer: new SumExplainer($("explain")),
   signal: new Signal1D($("signal-chart"), { onFrame: showFrame }),
@@ -50,7 +58,6 @@ const views = {
 };
 const editors = [];
 const latest = {}; // request counter per endpoint: only the newest answer is drawn
-const errors = {}; // message per source, "" once it succeeds
 let result = null; // the last /api/convolve answer, for hover explanations
 let pipelineResult = null;
 let curves = null;
@@ -58,21 +65,15 @@ let editTimer = null;
 
 // ---- state <-> URL hash -------------------------------------------------------------------
 
-function readHash() {
-  const pairs = new Map(location.hash.slice(1).split("&").map((kv) => kv.split("=")));
-  for (const [name, prop] of Object.entries(PROPS)) {
-    const raw = pairs.has(name) ? decodeURIComponent(pairs.get(name)) : String(prop.default);
-    state[name] = prop.type === "int" ? parseInt(raw, 10) || prop.default : raw;
-  }
-  state.kernels = parseKernels(state.kernels) ?? parseKernels(PROPS.kernels.default);
+function readLink() {
+  const { state: read, rejected } = link.read();
+  Object.assign(state, read);
+  state.kernels = parseKernels(state.kernels) ?? parseKernels(DEFAULTS.kernels);
+  if (rejected.length) showError("link", `Ignored in the link: ${rejected.join(", ")}`);
 }
 
-function writeHash() {
-  const parts = Object.keys(PROPS).map((name) => {
-    const v = name === "kernels" ? serializeKernels() : state[name];
-    return `${name}=${name === "kernels" ? v : encodeURIComponent(v)}`;
-  });
-  history.replaceState(null, "", `#${parts.join("&")}`);
+function writeLink() {
+  link.write({ ...state, kernels: serializeKernels() });
 }
 
 /** "sobel_x;gaussian_blur@5;c:1,0,-1,...": presets (@5 for 5×5), or "c:" and weights by row. */
@@ -101,23 +102,6 @@ function serializeKernels() {
 
 // ---- requests -----------------------------------------------------------------------------
 
-async function api(path, body) {
-  const init = body === undefined ? {} : {
-    method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body),
-  };
-  const response = await fetch(path, init);
-  const data = await response.json().catch(() => ({ detail: response.statusText }));
-  if (!response.ok) throw Object.assign(new Error(describe(data.detail)), { status: response.status });
-  return data;
-}
-
-/** One readable sentence from a FastAPI error: a string, or pydantic's list of problems. */
-function describe(detail) {
-  if (!Array.isArray(detail)) return String(detail);
-  return detail.map((d) => `${d.loc.slice(1).join(" › ")}: ${d.msg}` +
-    (d.ctx?.error ? ` (${d.ctx.error})` : "")).join("; ");
-}
-
 /** Runs a request and hands its answer on only if no newer one of the same kind was sent. */
 async function newest(kind, request, draw) {
   const ticket = (latest[kind] = (latest[kind] ?? 0) + 1);
@@ -142,10 +126,7 @@ async function newest(kind, request, draw) {
 
 /** Shows the latest problem of every source (request kind or control) until that source succeeds. */
 function showError(source, message) {
-  errors[source] = message;
-  const text = [...new Set(Object.values(errors).filter(Boolean))].join(" ");
-  $("error").hidden = !text;
-  $("error").textContent = text;
+  errors.show(message, source);
 }
 
 function inputSpec() {
@@ -165,8 +146,8 @@ function filterBank() {
 function refresh() {
   const bank = filterBank();
   if (!bank) return;
-  writeHash();
-  newest("convolve", () => api("/api/convolve", { ...bank, display_size: DISPLAY_SIZE }), drawConvolution);
+  writeLink();
+  newest("convolve", () => postJSON("/api/convolve", { ...bank, display_size: DISPLAY_SIZE }), drawConvolution);
   refreshCompare();
   refreshPipeline();
 }
@@ -177,7 +158,7 @@ function refreshCompare() {
   const k = state.compare - 1;
   const one = { ...bank, kernels: [bank.kernels[k]], display_size: DISPLAY_SIZE };
   newest("compare", () => Promise.all(["correlation", "convolution"].map(
-    (mode) => api("/api/convolve", { ...one, mode }),
+    (mode) => postJSON("/api/convolve", { ...one, mode }),
   )), (answers) => drawCompare(bank.kernels[k], answers));
 }
 
@@ -188,8 +169,8 @@ function refreshPipeline() {
     ...bank, activation: state.activation, pool: state.pool,
     pool_window: state.pool_window, pool_stride: state.pool_stride,
   };
-  writeHash();
-  newest("pipeline", () => api("/api/convolution/pipeline", body), (data) => {
+  writeLink();
+  newest("pipeline", () => postJSON("/api/convolution/pipeline", body), (data) => {
     pipelineResult = data;
     drawPipeline();
   });
@@ -397,52 +378,52 @@ function fillSamples() {
 }
 
 async function upload(file) {
-  const response = await fetch("/api/images", { method: "POST", body: file });
-  const data = await response.json().catch(() => ({ detail: response.statusText }));
-  $("upload").value = "";
-  if (!response.ok) return showError("upload", `Upload refused: ${describe(data.detail)}`);
+  let data;
+  try {
+    data = await postFile("/api/images", file);
+  } catch (err) {
+    showError("upload", `Upload refused: ${err.message}`);
+    return;
+  } finally {
+    $("upload").value = "";
+  }
   showError("upload", "");
   state.image = data.id;
   fillSamples();
   refresh();
 }
 
-/** A value from the URL that this input does not allow falls back to the default. */
-function bindNumber(id, name, after) {
-  const el = $(id);
-  const allowed = (v) => Number.isInteger(v) && v >= Number(el.min) && v <= Number(el.max);
-  if (!allowed(state[name])) state[name] = PROPS[name].default;
-  el.value = state[name];
-  el.addEventListener("change", () => {
-    const v = Number(el.value);
-    if (!allowed(v)) {
-      showError(name, `${name.replace("_", " ")} must be a whole number from ${el.min} to ${el.max}. ` +
-        `Received: ${el.value}`);
-      return;
-    }
-    showError(name, "");
-    state[name] = v;
-    after();
-  });
+/** A whole number within a number input's min and max. */
+function allowed(input, v) {
+  return Number.isInteger(v) && v >= Number(input.min) && v <= Number(input.max);
 }
 
-function bindSelect(id, name, after) {
-  const el = $(id);
-  const read = () => (PROPS[name].type === "int" ? Number(el.value) : el.value);
-  if (el.options.length) { // selects filled later (kernel and map numbers) keep the URL's value
-    el.value = String(state[name]);
-    if (el.selectedIndex < 0) el.selectedIndex = 0;
-    state[name] = read();
+/** What each control's change redraws. */
+const AFTER = {
+  color: refresh, size: refresh, padding: refresh, mode: refresh, stride: refresh,
+  compare: () => { writeLink(); refreshCompare(); },
+  map: () => { writeLink(); drawPipeline(); },
+  activation: refreshPipeline, pool: refreshPipeline, pool_window: refreshPipeline, pool_stride: refreshPipeline,
+  f: () => { writeLink(); loadSignals(); },
+  g: () => { writeLink(); loadSignals(); },
+};
+
+/** A control's change: a number the input does not allow is refused with a message. */
+function onControl(name, value, final, input) {
+  if (!final) return;
+  if (input.type === "number") {
+    const ok = allowed(input, value);
+    showError(name, ok ? "" : `${name.replace("_", " ")} must be a whole number from ${input.min} ` +
+      `to ${input.max}. Received: ${input.value}`);
+    if (!ok) return;
   }
-  el.addEventListener("change", () => {
-    state[name] = read();
-    after();
-  });
+  state[name] = value;
+  AFTER[name]();
 }
 
 function loadSignals() {
   const q = new URLSearchParams({ signal: state.f, kernel: state.g });
-  newest("signals", () => api(`/api/convolution/signals?${q}`), (data) => {
+  newest("signals", () => getJSON(`/api/convolution/signals?${q}`), (data) => {
     $("signal-frame").max = data.shifts.length - 1;
     views.signal.update({ ...data, names: [state.f, state.g] });
     views.signal.play();
@@ -451,8 +432,8 @@ function loadSignals() {
 }
 
 async function main() {
-  catalog = await api("/api/convolution/catalog");
-  readHash();
+  catalog = await getJSON("/api/convolution/catalog");
+  readLink();
   fillSamples();
   for (const w of state.kernels) addEditor(w);
   // A hand-edited URL may mix sizes; a bank shares one kernel size.
@@ -464,6 +445,11 @@ async function main() {
   state.g = fillSelect($("signal-g"), signalOptions, state.g);
   state.activation = fillSelect($("activation"), catalog.activations.map((a) => [a, a]), state.activation);
 
+  // A number from the URL that its input does not allow falls back to the default.
+  for (const input of document.querySelectorAll("input[type=number][data-prop]")) {
+    if (!allowed(input, state[input.dataset.prop])) state[input.dataset.prop] = DEFAULTS[input.dataset.prop];
+  }
+  controls.update(state);
   $("sample").addEventListener("change", () => {
     if ($("sample").value !== "upload") {
       state.sample = $("sample").value;
@@ -474,11 +460,6 @@ async function main() {
     refresh();
   });
   $("upload").addEventListener("change", () => $("upload").files[0] && upload($("upload").files[0]));
-  bindSelect("color", "color", refresh);
-  bindSelect("size", "size", refresh);
-  bindSelect("padding", "padding", refresh);
-  bindSelect("mode", "mode", refresh);
-  bindNumber("stride", "stride", refresh);
   $("kernel-size").addEventListener("change", () => {
     const n = Number($("kernel-size").value);
     editors.forEach((e, i) => e.update({ index: i, weights: resized(e, n), removable: editors.length > 1 }));
@@ -489,23 +470,14 @@ async function main() {
     renumber();
     refresh();
   });
-  bindSelect("compare-kernel", "compare", () => { writeHash(); refreshCompare(); });
-  bindSelect("map-index", "map", () => { writeHash(); drawPipeline(); });
-  bindSelect("activation", "activation", refreshPipeline);
-  bindSelect("pool", "pool", refreshPipeline);
-  bindNumber("pool-window", "pool_window", refreshPipeline);
-  bindNumber("pool-stride", "pool_stride", refreshPipeline);
   for (const b of document.querySelectorAll("[data-pair]")) {
     b.addEventListener("click", () => {
       [state.f, state.g] = b.dataset.pair.split(",");
       $("signal-f").value = state.f;
       $("signal-g").value = state.g;
-      writeHash();
+      writeLink();
       loadSignals();
     });
-  }
-  for (const [id, name] of [["signal-f", "f"], ["signal-g", "g"]]) {
-    $(id).addEventListener("change", () => { state[name] = $(id).value; writeHash(); loadSignals(); });
   }
   $("signal-play").addEventListener("click", () => {
     if (views.signal.playing) views.signal.pause();
@@ -519,7 +491,7 @@ async function main() {
 
   refresh();
   loadSignals();
-  api("/api/convolution/activations").then((data) => {
+  getJSON("/api/convolution/activations").then((data) => {
     curves = data;
     views.activations.update({ ...curves, selected: state.activation });
   }).catch((err) => showError("activations", err.message));

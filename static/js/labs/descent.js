@@ -1,75 +1,84 @@
 // The gradient-descent lab's glue: controls → /api/descent (+ /sweep) → views. All math runs on the
-// server (models/descent.py); this module keeps the page state, the URL hash and the rate rows.
+// server (models/descent.py); this module keeps the page state, its link and the rate rows.
 
-import { DescentContour } from "../views/descentContour.js";
-import { DescentLossChart } from "../views/descentLossChart.js";
-import { DescentSweep } from "../views/descentSweep.js";
-import { postJSON } from "../api.js";
+import { postJSON } from "../lab/api.js";
+import { $, choicesOf, errors } from "../lab/page.js";
+import { LinkState, Type } from "../lab/state.js";
+import { Controls } from "../views/controls.js";
+import { LineChart } from "../views/lineChart.js";
+import { DescentContour, hasWebGL } from "./descent/contour.js";
 
 const COLORS = ["#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00"];
 const DEFAULT_MULTIPLES = [0.01, 0.1, 0.5, 1.05]; // × the critical rate 2/λmax: slow, good, zig-zag, overshoot
 const LOG_LR = { min: -4, max: 3 }; // the sliders' range, log10 η (the server accepts 1e-6 … 1e3)
 const SWEEP = { below: 1e-3, above: 20, count: 24 };
 const TYPING_MS = 120;
+const BUSY_MS = 400;
+const DIVERGED_MARK = 1.5; // a linear axis tops out at 1.6 × the start loss; a diverged ✕ sits below
 
-/** Page state ⇄ URL hash, one row per property (as playground's State.PROPS): a link reproduces it. */
-const PROPS = [
-  { name: "surface", type: "choice", choices: ["quadratic", "linear_regression", "nonconvex"], fallback: "quadratic" },
-  { name: "condition", type: "number", fallback: 10 },
-  { name: "angle", type: "number", fallback: 30 },
-  { name: "optimizer", type: "choice", choices: ["sgd", "momentum", "rmsprop", "adam"], fallback: "sgd" },
-  { name: "steps", type: "number", fallback: 100 },
-  { name: "lrs", type: "numbers", fallback: null },
-  { name: "start", type: "numbers", fallback: null },
-  { name: "step", type: "number", fallback: 0 },
-  { name: "sel", type: "number", fallback: 0 },
-  { name: "log", type: "boolean", fallback: true },
-  { name: "view3d", type: "boolean", fallback: false },
-];
+/** The page's state in the URL: a link reproduces the runs. Rates and the start are asked from the
+ *  server (2/λmax, the surface's start) when the link has none. */
+const link = new LinkState([
+  { name: "surface", type: Type.ENUM, options: choicesOf($("gd-surface")), default: "quadratic" },
+  { name: "condition", type: Type.NUMBER, default: 10 },
+  { name: "angle", type: Type.NUMBER, default: 30 },
+  { name: "optimizer", type: Type.ENUM, options: choicesOf($("gd-optimizer")), default: "sgd" },
+  { name: "steps", type: Type.INT, default: 100 },
+  { name: "lrs", type: Type.NUMBERS, digits: 4, default: null },
+  { name: "start", type: Type.NUMBERS, length: [2, 2], digits: 4, default: null },
+  { name: "step", type: Type.INT, default: 0 },
+  { name: "sel", type: Type.INT, default: 0 },
+  { name: "log", type: Type.BOOLEAN, default: true },
+  { name: "view3d", type: Type.BOOLEAN, default: false },
+]);
 
-function parseProp(prop, text) {
-  if (text === null) return prop.fallback;
-  if (prop.type === "number") return text !== "" && Number.isFinite(Number(text)) ? Number(text) : prop.fallback;
-  if (prop.type === "numbers") {
-    const list = text.split(",").map(Number);
-    return list.length >= 1 && list.every(Number.isFinite) ? list : prop.fallback;
-  }
-  if (prop.type === "choice") return prop.choices.includes(text) ? text : prop.fallback;
-  return text === "1";
+function readLink() {
+  const { state: params, rejected } = link.read();
+  if (rejected.length) errors.show(`Ignored in the link: ${rejected.join(", ")}`, "link");
+  return params;
 }
 
-function readHash() {
-  const query = new URLSearchParams(location.hash.slice(1));
-  return Object.fromEntries(PROPS.map((p) => [p.name, parseProp(p, query.get(p.name))]));
-}
-
-function writeHash(params) {
-  const parts = PROPS.filter((p) => params[p.name] !== null).map((p) => {
-    const v = params[p.name];
-    const text = p.type === "numbers" ? v.map((x) => +x.toPrecision(4)).join(",") : p.type === "boolean" ? Number(v) : v;
-    return `${p.name}=${text}`;
-  });
-  history.replaceState(null, "", `#${parts.join("&")}`);
-}
-
-const $ = (id) => document.getElementById(id);
+const writeLink = () => link.write(state.params);
 const num = (x, digits = 3) => (x === null || x === undefined ? "—" : (+x.toPrecision(digits)).toString().replace("-", "−"));
 const vec = (v) => `(${num(v[0])}, ${num(v[1])})`;
 
-const state = { params: readHash(), surface: null, runs: null, sweep: null, asked: 0 };
+const state = { params: readLink(), surface: null, runs: null, sweep: null, asked: 0 };
 const views = {
   contour: new DescentContour($("gd-contour"), (w0, w1) => {
     state.params.start = [+w0.toFixed(2), +w1.toFixed(2)];
     state.params.step = 0;
     schedule();
   }),
-  loss: new DescentLossChart($("gd-loss-chart")),
-  sweep: new DescentSweep($("gd-sweep-chart")),
+  loss: new LineChart($("gd-loss-chart"), {
+    x: { title: "step" },
+    y: { title: "loss" },
+    height: 360,
+    legend: "top",
+    margin: { l: 72, r: 16, b: 44 },
+  }),
+  sweep: new LineChart($("gd-sweep-chart"), {
+    x: { title: "learning rate η (log)", log: true },
+    y: { title: "final loss (log)", log: true },
+    height: 320,
+    margin: { l: 72, r: 16, t: 28, b: 52 },
+  }),
 };
+const controls = new Controls($("lab"), (name, value) => {
+  const p = state.params;
+  p[name] = value;
+  controls.update(p);
+  if (name === "surface") {
+    p.step = 0;
+    syncControls();
+    schedule({ fresh: true });
+  } else if (["step", "log", "view3d"].includes(name)) {
+    writeLink();
+    render();
+  } else schedule();
+});
 
 function showError(message) {
-  $("gd-error").textContent = message;
-  $("gd-error").hidden = !message;
+  errors.show(message, "descent");
 }
 
 function surfaceBody() {
@@ -81,6 +90,8 @@ function surfaceBody() {
 async function compute({ fresh = false } = {}) {
   const asked = ++state.asked;
   const params = state.params;
+  // Most answers take milliseconds; a surface's first use compiles it, so say so if it is slow.
+  const busy = setTimeout(() => { $("gd-busy").hidden = false; }, BUSY_MS);
   try {
     if (fresh || !params.lrs || !params.start || !state.surface) {
       // (0, 0) lies in every surface's window; the old start may not.
@@ -103,16 +114,19 @@ async function compute({ fresh = false } = {}) {
     if (asked !== state.asked) return; // a newer question is on its way
     Object.assign(state, { surface: result.surface, runs: result.runs, sweep, divergence: result.divergence_factor });
     showError("");
-    writeHash(params);
+    writeLink();
     render();
   } catch (error) {
     if (asked === state.asked) showError(error.message);
+  } finally {
+    clearTimeout(busy);
+    if (asked === state.asked) $("gd-busy").hidden = true;
   }
 }
 
 let timer = null;
 function schedule(options) {
-  writeHash(state.params);
+  writeLink();
   clearTimeout(timer);
   timer = setTimeout(() => compute(options), TYPING_MS);
 }
@@ -143,7 +157,7 @@ function buildRateRows() {
       });
       row.querySelector("input[type=radio]").addEventListener("change", () => {
         state.params.sel = i;
-        writeHash(state.params);
+        writeLink();
         render();
       });
       row.querySelector(".gd-remove").addEventListener("click", () => {
@@ -196,16 +210,12 @@ function render() {
   if (state.rowsFor !== params.lrs) buildRateRows(); // new defaults after a change of surface
   params.step = Math.min(params.step, params.steps);
   params.sel = Math.min(Math.max(params.sel, 0), runs.length - 1);
+  $("gd-step").max = params.steps;
+  controls.update(params);
+  explainNo3d();
   views.contour.update({ surface, runs, colors, step: params.step, selected: params.sel, show3d: params.view3d });
-  views.loss.update({ runs, colors, step: params.step, log: params.log });
-  views.sweep.update({
-    rates: sweep.learning_rates,
-    finalLoss: sweep.final_loss,
-    critical: sweep.critical_lr,
-    criticalExact: surface.critical_exact,
-    marks: params.lrs,
-    colors,
-  });
+  showLosses(runs, colors);
+  showSweep(sweep, colors);
   document.querySelectorAll(".gd-rate").forEach((row, i) => {
     const run = runs[i];
     row.querySelector("input[type=radio]").checked = i === params.sel;
@@ -216,70 +226,82 @@ function render() {
   });
   $("gd-critical").textContent =
     `${surface.critical_exact ? "" : "≈ "}2/λmax = ${num(surface.critical_lr, 4)} (λ = ${surface.eigenvalues.map((v) => num(v, 3)).join(", ")} at the minimum)`;
-  $("gd-step").max = params.steps;
-  $("gd-step").value = params.step;
   $("gd-step-out").textContent = `${params.step} / ${params.steps}`;
   $("gd-rule").textContent = updateRule(runs[params.sel], params.step);
   $("gd-rule").style.setProperty("--run", colors[params.sel]);
 }
 
+/**
+ * Loss against step, one line per learning rate, optionally on a log axis; a diverged run ends in a
+ * red ✕ labelled with its step, and a dotted line marks the step shown.
+ */
+function showLosses(runs, colors) {
+  const { log, step } = state.params;
+  const finite = runs.flatMap((r) => r.loss.filter((v) => v !== null && (!log || v > 0)));
+  const high = Math.max(...runs.map((r) => r.loss[0]));
+  const lr = (run) => `η = ${run.lr.toPrecision(3)}`;
+  views.loss.update({
+    series: runs.map((run, i) => ({
+      name: lr(run),
+      x: run.loss.map((_, k) => k),
+      y: run.loss.map((v) => (v !== null && log && v <= 0 ? null : v)),
+      color: colors[i],
+      width: 3,
+      hover: `${lr(run)}<br>step %{x}: loss %{y:.4g}<extra></extra>`,
+    })),
+    crosses: runs.filter((run) => run.diverged_at !== null).map((run) => {
+      const k = run.diverged_at;
+      const last = run.loss[k] ?? run.loss[k - 1];
+      return {
+        x: k, y: log ? last : Math.min(last, high * DIVERGED_MARK),
+        label: `diverged at step ${k}`, hover: `diverged at step ${k}`,
+        side: k > run.loss.length / 2 ? "left" : "right",
+      };
+    }),
+    marks: [{ x: step }],
+    x: { range: [0, runs[0].loss.length - 1] },
+    // Linear axis: the start loss sets the top, so a blown-up run cannot flatten the others to zero.
+    y: log ? { title: "loss (log)", log: true } : { range: [Math.min(0, ...finite), high * 1.6] },
+  });
+}
+
+/**
+ * Final loss after N steps against the learning rate (both axes log): the good band, and the cliff
+ * where descent overshoots. Diverged rates are red ✕ along the top; a dashed line marks 2/λmax and
+ * thin coloured lines the rates being compared.
+ */
+function showSweep(sweep, colors) {
+  const { learning_rates: rates, final_loss: finalLoss, critical_lr: critical } = sweep;
+  const shown = finalLoss.filter((v) => v !== null && v > 0);
+  const top = shown.length ? Math.max(...shown) * 10 : 1;
+  const floor = shown.length ? Math.min(...shown) : 1e-12;
+  const diverged = rates.filter((_, i) => finalLoss[i] === null);
+  views.sweep.update({
+    series: [{
+      x: rates,
+      // An exact 0 cannot sit on a log axis: drawn at the lowest positive value.
+      y: finalLoss.map((v) => (v === null ? null : Math.max(v, floor))),
+      color: "#0b2942", width: 3, markers: 8,
+      hover: "η = %{x:.3g}: loss %{y:.3g}<extra></extra>",
+    }],
+    crosses: diverged.map((x, i) => ({
+      x, y: top, size: 16, hover: "η = %{x:.3g}: diverged", ...(i === 0 ? { label: "diverged", side: "left" } : {}),
+    })),
+    marks: [
+      { x: critical, color: "#000", dash: "dash", labelAt: "top",
+        label: `${state.surface.critical_exact ? "" : "≈ "}2/λmax = ${critical.toPrecision(3)}` },
+      ...state.params.lrs.map((x, i) => ({ x, color: colors[i], dash: "solid" })),
+    ],
+  });
+}
+
 function syncControls() {
-  const p = state.params;
-  $("gd-surface").value = p.surface;
-  $("gd-optimizer").value = p.optimizer;
-  $("gd-condition").value = Math.log10(p.condition);
-  $("gd-condition-out").textContent = num(p.condition, 3);
-  $("gd-angle").value = p.angle;
-  $("gd-angle-out").textContent = `${p.angle}°`;
-  $("gd-steps").value = p.steps;
-  $("gd-steps-out").textContent = p.steps;
-  $("gd-log").checked = p.log;
-  $("gd-3d").checked = p.view3d;
-  $("gd-quadratic").hidden = p.surface !== "quadratic";
+  controls.update(state.params);
+  $("gd-quadratic").hidden = state.params.surface !== "quadratic";
 }
 
 function bind() {
   const p = state.params;
-  $("gd-surface").addEventListener("change", (e) => {
-    p.surface = e.target.value;
-    p.step = 0;
-    syncControls();
-    schedule({ fresh: true });
-  });
-  $("gd-optimizer").addEventListener("change", (e) => {
-    p.optimizer = e.target.value;
-    schedule();
-  });
-  $("gd-condition").addEventListener("input", (e) => {
-    p.condition = +(10 ** Number(e.target.value)).toPrecision(3);
-    $("gd-condition-out").textContent = num(p.condition, 3);
-    schedule();
-  });
-  $("gd-angle").addEventListener("input", (e) => {
-    p.angle = Number(e.target.value);
-    $("gd-angle-out").textContent = `${p.angle}°`;
-    schedule();
-  });
-  $("gd-steps").addEventListener("input", (e) => {
-    p.steps = Number(e.target.value);
-    $("gd-steps-out").textContent = p.steps;
-    schedule();
-  });
-  $("gd-step").addEventListener("input", (e) => {
-    p.step = Number(e.target.value);
-    writeHash(p);
-    render();
-  });
-  $("gd-log").addEventListener("change", (e) => {
-    p.log = e.target.checked;
-    writeHash(p);
-    render();
-  });
-  $("gd-3d").addEventListener("change", (e) => {
-    p.view3d = e.target.checked;
-    writeHash(p);
-    render();
-  });
   $("gd-add").addEventListener("click", () => {
     const last = p.lrs[p.lrs.length - 1];
     p.lrs.push(Math.min(last * 2, 10 ** LOG_LR.max));
@@ -291,6 +313,20 @@ function bind() {
     buildRateRows();
     schedule();
   });
+}
+
+/** Without WebGL the 3-D box turns off, and one line says why (a link asking for 3-D gets the map). */
+function explainNo3d() {
+  const box = $("gd-3d");
+  if (!box.checked || hasWebGL()) return;
+  box.checked = false;
+  if (box.disabled) return; // said already
+  box.disabled = true;
+  const note = document.createElement("span");
+  note.id = "gd-3d-note";
+  note.className = "gd-note";
+  note.textContent = "3-D view needs WebGL, which this browser does not offer: showing the 2-D map.";
+  box.closest("label").after(note);
 }
 
 syncControls();

@@ -1,22 +1,36 @@
-// The "Multi-layer networks" lab page: wires the controls → the socket → the views. The views get
-// plain arrays; this module is the only one that knows both the page and the wire.
-import {
-  CLIENT_MESSAGES as SEND, MAX_LAYERS, MAX_SEED, SERVER_MESSAGES as RECEIVE,
-} from "../protocol.js";
-import { LabSocket } from "../socket.js";
-import { isWire, parseHash, serializeHash, wireConfig } from "../state.js";
-import { Controls } from "../views/controls.js";
-import { Heatmap } from "../views/heatmap.js";
-import { LossChart } from "../views/lossChart.js";
-import { NetworkView } from "../views/network.js";
+// The "Multi-layer networks" lab page: the LiveLab base with this lab's props and views — the
+// network drawing, the decision boundary and the loss chart.
+import { LiveLab } from "../lab/liveLab.js";
+import { $ } from "../lab/page.js";
+import { Type, configProps } from "../lab/state.js";
+import * as protocol from "../protocol/mlp.js";
+import { LineChart } from "../views/lineChart.js";
+import { Heatmap } from "./mlp/heatmap.js";
+import { NetworkView } from "./mlp/network.js";
 
-const SOCKET_PATH = "/ws/mlp";
-/** Config messages go out at most this often while a slider is dragged (≤ 20 a second). */
-const SEND_INTERVAL_MS = 50;
-/** The URL is rewritten this long after the last change (browsers throttle history updates). */
-const HASH_DELAY_MS = 250;
+const {
+  ACTIVATIONS, DATASETS, FEATURES, MAX_LAYERS, MAX_NEURONS, MAX_STEPS_PER_FRAME, REGULARIZATIONS, SPEEDS,
+} = protocol;
+
+/** Every setting of the page: the MlpConfig fields, then what only the page (and the link) holds. */
+const PROPS = configProps(protocol, [
+  { name: "dataset", type: Type.ENUM, options: DATASETS },
+  { name: "noise", type: Type.NUMBER },
+  { name: "train_ratio", type: Type.NUMBER },
+  { name: "features", type: Type.LIST, options: FEATURES },
+  { name: "hidden", type: Type.NUMBERS, integer: true, range: [1, MAX_NEURONS], length: [0, MAX_LAYERS] },
+  { name: "activation", type: Type.ENUM, options: ACTIVATIONS },
+  { name: "learning_rate", type: Type.NUMBER },
+  { name: "batch_size", type: Type.INT },
+  { name: "regularization", type: Type.ENUM, options: REGULARIZATIONS },
+  { name: "regularization_rate", type: Type.NUMBER },
+  { name: "seed", type: Type.INT },
+  { name: "speed", type: Type.INT, options: SPEEDS, range: [1, MAX_STEPS_PER_FRAME] },
+  { name: "show_test", type: Type.BOOLEAN, default: false },
+  { name: "lines", type: Type.BOOLEAN, default: true },
+]);
+
 const NEW_LAYER_SIZE = 2;
-const COPIED_MS = 1500;
 /** Features whose neurons' boundaries are straight lines in the (x1, x2) plane. */
 const LINEAR_FEATURES = ["x1", "x2"];
 const NOTES = {
@@ -25,13 +39,11 @@ const NOTES = {
   noHidden: "No hidden layer: the output is one neuron, and its line is where the colours meet.",
 };
 
-const $ = (id) => document.getElementById(id);
+/** The training loss this many times where it started: the learning rate is too large. */
+const UNSTABLE_RISE = 1.25;
+
 const formatLoss = (v) => (v === null ? "—" : v.toFixed(3));
 const formatAccuracy = (v) => (v === null ? "" : `${Math.round(v * 100)} % right`);
-
-/** What the page tracks of one server session: `sent` counts our config messages, `newest` the
- *  newest `state` version seen (older frames are stale), `lastStep` the last frame's step. */
-const newSession = () => ({ sent: 0, newest: -1, lastStep: -1, running: false, lastState: null });
 
 /** Splits a frame's binary message into the output grid and each drawn hidden neuron's grid. */
 function splitGrids(frame, bytes) {
@@ -67,77 +79,32 @@ function firstLayerLines(features, frame) {
   return { lines, note: "" };
 }
 
-class MlpLab {
+class MlpLab extends LiveLab {
   constructor() {
-    const { state, rejected } = parseHash(location.hash);
-    this.state = state;
-    this.session = newSession();
-    this.outbox = { changes: {}, timer: null, lastSent: 0 };
-    this.latest = null;
+    super({ slug: "mlp", props: PROPS, protocol });
+    this.lastStep = -1;
+    this.startLoss = null;
     this.neuronLines = { lines: [], note: "" };
-    this.hashTimer = null;
-    this.controls = new Controls($("mlp"), (name, v, final) => this.set({ [name]: v }, final));
     this.heatmap = new Heatmap($("output-heatmap"));
-    this.chart = new LossChart($("loss-chart"));
+    this.chart = new LineChart($("loss-chart"), {
+      x: { title: "epoch", fromZero: true },
+      y: { title: "loss", fromZero: true },
+      // Dash patterns as well as colours, so the two lines differ without colour vision.
+      series: [
+        { name: "train loss", color: "#1b1f24", dash: "solid" },
+        { name: "test loss", color: "#cc79a7", dash: "dash" },
+      ],
+      legend: "top",
+      fontSize: 15,
+      margin: { l: 56, r: 12, t: 30, b: 44 },
+    });
     this.network = new NetworkView($("network"), {
       onToggleFeature: (f) => this.toggleFeature(f),
       onLayerSize: (l, n) => this.set({ hidden: this.state.hidden.map((h, i) => (i === l ? n : h)) }),
     });
-    this.bindButtons();
-    this.show();
-    this.writeHash();
-    this.reportRejected(rejected);
-    this.socket = new LabSocket(SOCKET_PATH, {
-      onOpen: () => this.onOpen(),
-      onMessage: (message, bytes) => this.onMessage(message, bytes),
-      onStatus: (status, detail) => this.showStatus(status, detail),
-    });
-  }
-
-  bindButtons() {
-    const click = (id, fn) => $(id).addEventListener("click", fn);
-    click("play", () => this.togglePlay());
-    click("step", () => this.socket.send({ type: SEND.STEP }));
-    click("reset", () => this.socket.send({ type: SEND.RESET }));
-    click("new-data", () => this.set({ seed: Math.floor(Math.random() * MAX_SEED) }));
-    click("add-layer", () => this.set({ hidden: [...this.state.hidden, NEW_LAYER_SIZE] }));
-    click("remove-layer", () => this.set({ hidden: this.state.hidden.slice(0, -1) }));
-    click("copy-link", () => this.copyLink());
-    click("error-close", () => { $("error-banner").hidden = true; });
-    window.addEventListener("hashchange", () => {
-      const { state, rejected } = parseHash(location.hash);
-      this.set(state);
-      this.reportRejected(rejected);
-    });
-    // Space plays/pauses unless a control has focus (there it keeps its own meaning).
-    document.addEventListener("keydown", (e) => {
-      if (e.key !== " " || e.target.closest?.("button, input, select, textarea, a")) return;
-      e.preventDefault();
-      this.togglePlay();
-    });
-  }
-
-  /** A change the user made: applied here and, for wire props, sent to the server. */
-  set(changes, final = true) {
-    this.apply(changes);
-    const wire = Object.keys(changes).filter(isWire);
-    if (wire.length) this.queueConfig(wireConfig(this.state, wire), final);
-  }
-
-  /** Puts changes into the state, the controls, the views and (a little later) the URL. */
-  apply(changes) {
-    Object.assign(this.state, changes);
-    this.show();
-    clearTimeout(this.hashTimer);
-    this.hashTimer = setTimeout(() => this.writeHash(), HASH_DELAY_MS);
-  }
-
-  writeHash() {
-    history.replaceState(null, "", `#${serializeHash(this.state)}`);
-  }
-
-  reportRejected(rejected) {
-    if (rejected.length) this.showError(`Ignored in the link: ${rejected.join(", ")}`);
+    $("add-layer").addEventListener("click", () => this.set({ hidden: [...this.state.hidden, NEW_LAYER_SIZE] }));
+    $("remove-layer").addEventListener("click", () => this.set({ hidden: this.state.hidden.slice(0, -1) }));
+    this.start();
   }
 
   toggleFeature(name) {
@@ -146,93 +113,42 @@ class MlpLab {
     this.set({ features: on ? features.filter((f) => f !== name) : [...features, name] });
   }
 
-  /** Merges config changes and sends them at most every SEND_INTERVAL_MS; final ones go at once. */
-  queueConfig(changes, final) {
-    Object.assign(this.outbox.changes, changes);
-    const wait = this.outbox.lastSent + SEND_INTERVAL_MS - performance.now();
-    if (final || wait <= 0) this.flushConfig();
-    else this.outbox.timer ??= setTimeout(() => this.flushConfig(), wait);
-  }
-
-  flushConfig() {
-    clearTimeout(this.outbox.timer);
-    this.outbox.timer = null;
-    if (!Object.keys(this.outbox.changes).length) return;
-    if (this.socket?.send({ type: SEND.CONFIG, ...this.outbox.changes })) this.session.sent += 1;
-    this.outbox = { changes: {}, timer: null, lastSent: performance.now() };
-  }
-
-  togglePlay() {
-    this.session.running = !this.session.running;
-    this.socket.send({ type: this.session.running ? SEND.PLAY : SEND.PAUSE });
-    this.showRunning();
-  }
-
-  /** A new connection is a new server session: send it the whole state, start the chart over. */
-  onOpen() {
-    this.session = newSession();
+  resetViews() {
+    this.lastStep = -1;
+    this.showUnstable(null);
     this.chart.reset();
     this.heatmap.reset();
     this.network.reset();
-    this.outbox.changes = wireConfig(this.state);
-    this.flushConfig();
-    this.showRunning();
   }
 
-  onMessage(message, bytes) {
-    switch (message.type) {
-      case RECEIVE.STATE: return this.onState(message);
-      case RECEIVE.DATA: {
-        const { train, test, domain } = message;
-        return this.heatmap.update({ train, test, domain });
-      }
-      case RECEIVE.FRAME: return this.onFrame(message, bytes);
-      case RECEIVE.ERROR:
-        // A rejected config is not counted in `version`: stop waiting for it, show what runs.
-        if (isWire(message.field)) {
-          this.session.sent -= 1;
-          this.adoptServerConfig();
-        }
-        return this.showError(message.message);
-      default: throw Error(`unknown message type ${message.type}`);
+  onData({ train, test, domain }) {
+    this.heatmap.update({ train, test, domain });
+  }
+
+  onFrame(frame) {
+    if (frame.step < this.lastStep) {
+      this.chart.reset();
+      this.showUnstable(null);
     }
-  }
-
-  onState(message) {
-    this.session.newest = Math.max(this.session.newest, message.version);
-    this.session.running = message.running;
-    this.session.lastState = message;
-    this.adoptServerConfig();
-    this.showRunning();
-    $("diverged-banner").hidden = !message.diverged;
-  }
-
-  /** Shows the server's config once it applied all we sent (sooner, a dragged slider jumps back). */
-  adoptServerConfig() {
-    const { lastState, sent } = this.session;
-    if (!lastState || lastState.version < sent) return;
-    const differs = ([k, v]) => JSON.stringify(v) !== JSON.stringify(this.state[k]);
-    if (Object.entries(lastState.config).some(differs)) this.apply(lastState.config);
-  }
-
-  onFrame(frame, bytes) {
-    if (frame.version < this.session.newest) return;
-    if (frame.step < this.session.lastStep) this.chart.reset();
-    if (frame.step !== this.session.lastStep) {
-      const { epoch, loss, test_loss: testLoss, diverged } = frame;
-      this.chart.update({ epoch, losses: [loss, testLoss], diverged });
+    if (frame.step !== this.lastStep) {
+      this.chart.append(frame.epoch, [frame.loss, frame.test_loss]);
+      if (frame.diverged) this.chart.mark(frame.epoch, "diverged");
     }
-    this.session.lastStep = frame.step;
-    // `running` comes from `state` only: a frame computed before a pause can arrive after it.
-    $("diverged-banner").hidden = !frame.diverged;
-    // Draw only the newest frame, once per display refresh.
-    if (!this.latest) requestAnimationFrame(() => this.draw());
-    this.latest = { frame, bytes };
+    this.lastStep = frame.step;
+    this.startLoss ??= frame.loss;
+    // Before the loss becomes inf/NaN ("diverged"), a loss above its start says the same sooner.
+    if (!frame.diverged && frame.loss > this.startLoss * UNSTABLE_RISE) this.showUnstable(frame.loss);
+    if (frame.diverged) $("unstable-banner").hidden = true;
   }
 
-  draw() {
-    const { frame, bytes } = this.latest;
-    this.latest = null;
+  /** Shows the unstable warning for `loss` (it stays until a reset), or hides it and forgets the start. */
+  showUnstable(loss) {
+    if (loss === null) this.startLoss = null;
+    else $("unstable-losses").textContent = `${formatLoss(this.startLoss)} → ${formatLoss(loss)}`;
+    $("unstable-banner").hidden = loss === null;
+  }
+
+  draw(frame, bytes) {
     const { outputGrid, neuronGrids } = splitGrids(frame, bytes);
     this.network.update({
       ...frame, neuronGrids, outputGrid,
@@ -251,10 +167,8 @@ class MlpLab {
     $("test-accuracy").textContent = frame.diverged ? "" : formatAccuracy(frame.test_accuracy);
   }
 
-  /** Shows the local state in the controls and the views that do not wait for the server. */
-  show() {
+  showState() {
     const { hidden } = this.state;
-    this.controls.update(this.state);
     this.network.setArchitecture(this.state);
     this.heatmap.update({ showTest: this.state.show_test });
     this.showLines();
@@ -269,42 +183,6 @@ class MlpLab {
     this.heatmap.update({ ...heatmapData, lines: this.state.lines ? lines : [] });
     $("lines-note").textContent = note;
     $("lines-note").hidden = !this.state.lines || !note;
-  }
-
-  showRunning() {
-    const button = $("play");
-    button.textContent = this.session.running ? "❚❚ Pause" : "▶ Play";
-    button.classList.toggle("running", this.session.running);
-  }
-
-  showStatus(status, { reason = "", retryInMs = 0 } = {}) {
-    const why = reason ? ` (${reason})` : "";
-    const text = {
-      connecting: "connecting…",
-      connected: "connected",
-      disconnected: `disconnected${why}, retrying in ${Math.ceil(retryInMs / 1000)} s`,
-    }[status];
-    $("connection").textContent = text;
-    $("connection").dataset.status = status;
-  }
-
-  showError(text) {
-    $("error-text").textContent = text;
-    $("error-banner").hidden = false;
-  }
-
-  async copyLink() {
-    this.writeHash();
-    try {
-      await navigator.clipboard.writeText(location.href);
-      $("copy-link").textContent = "✓ Copied";
-      setTimeout(() => { $("copy-link").textContent = "Copy link"; }, COPIED_MS);
-    } catch {
-      // No clipboard (plain http on a LAN, or denied): let the user copy the selected text.
-      const field = $("link-text");
-      Object.assign(field, { hidden: false, value: location.href });
-      field.select();
-    }
   }
 }
 

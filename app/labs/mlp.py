@@ -1,0 +1,140 @@
+"""Multi-layer networks: TF Playground's data sets and networks, trained live over /ws/mlp.
+
+A session's network trains in a slot of a group of networks that pad to the same trace shape
+(the stacked runner, `app/live/stacked.py`); this module says what the session's config means.
+"""
+
+import math
+
+import numpy as np
+
+from app.bench.mlp import bench
+from app.labs import Lab
+from app.live.session import LiveSession
+from app.live.stacked import StackedRunner
+from app.protocol import mlp as protocol
+from app.protocol.mlp import (
+    CLIENT_MESSAGE,
+    MAX_LAYERS,
+    MAX_NEURONS,
+    MAX_STEPS_PER_FRAME,
+    N_POINTS,
+    DataMessage,
+    MlpConfig,
+)
+from models.datasets import DATASETS, DOMAIN, GENERATORS, train_test_split
+from models.mlp import ACTIVATIONS, REGULARIZATIONS, Architecture, init_params
+
+# Multiply-adds one frame may spend on training: a [50]×6 net at 10,000 steps a frame would hold a
+# TF thread for seconds and starve the class; it gets fewer steps per frame instead.
+WORK_PER_FRAME = 25_000_000
+# Changing these re-initialises the weights; the other fields apply to the running network.
+DATA_FIELDS = frozenset({"dataset", "noise", "train_ratio", "seed"})
+ARCH_FIELDS = frozenset({"features", "hidden", "activation", "batch_size"})
+WARM_UP = ([4], [4, 2, 2], [])  # after the default [4, 2]: one fewer and one more hidden layer
+
+
+class MlpSession(LiveSession):
+    config_type = MlpConfig
+    client_message = CLIENT_MESSAGE
+    runner_type = StackedRunner
+    data_fields = DATA_FIELDS
+    restart_fields = ARCH_FIELDS
+
+    def __init__(self, runtime, config: MlpConfig | None = None):
+        self.group = None  # where its network trains, in slot `slot`
+        self.slot = -1
+        super().__init__(runtime, config)
+
+    @classmethod
+    def warm_up(cls, runtime) -> None:
+        """Traces the shapes a class reaches first (the default network, XLA-compiled too) in the
+        background at start-up, so nobody waits for them."""
+        first = (cls(runtime), runtime.settings.use_xla)
+        others = [(cls(runtime, MlpConfig(hidden=hidden)), False) for hidden in WARM_UP]
+        runtime.stacked.warm_up([first, *others])
+
+    @property
+    def arch(self) -> Architecture:
+        c = self.config
+        return Architecture(len(c.features), tuple(c.hidden), c.activation, c.batch_size)
+
+    @property
+    def is_max_speed(self) -> bool:
+        return self.config.speed == "max"
+
+    def load_data(self) -> None:
+        c = self.config
+        x, y = GENERATORS[c.dataset](N_POINTS, c.noise, c.seed)
+        self.data = train_test_split(x, y, c.train_ratio, c.seed)
+
+    def init_weights(self) -> None:
+        if self.group is not None:  # else the group it joins loads them
+            self.group.load(self)
+
+    def initial_params(self) -> list[np.ndarray]:
+        return self.arch.pad(init_params(self.arch, self.config.seed))
+
+    def reconfigure(self, old: MlpConfig, changed: set[str]) -> None:
+        if self.restarts(changed):
+            # Its new network may pad to another shape: it joins that shape's group afresh.
+            self.runner.remove(self)
+            self.restart()
+            self.runner.add(self)
+        elif (old.speed == "max") != self.is_max_speed:
+            self.runner.move(self)  # the same network, trained in the other speed class's group
+        else:
+            self.group.set_rates(self)
+            if not self.running:
+                self.want_frame()
+
+    def steps_per_frame(self, max_speed_steps: int) -> int:
+        """Steps the next frame trains: the chosen integer, one epoch, or the group's adaptive K,
+        at most what `WORK_PER_FRAME` allows for this network."""
+        speed = self.config.speed
+        epoch = math.ceil(len(self.data[0]) / self.config.batch_size)
+        if speed == "max" and not self.single_step:
+            return max_speed_steps  # already adapted to the time a call takes
+        wanted = epoch if speed in ("epoch", "max") else speed
+        shape = self.arch.shape
+        weights = sum(a * b for a, b in zip(shape.sizes[:-1], shape.sizes[1:], strict=True))
+        return max(1, min(wanted, WORK_PER_FRAME // (shape.batch * weights)))
+
+    def limits(self) -> dict:
+        return {
+            "max_layers": MAX_LAYERS,
+            "max_neurons": MAX_NEURONS,
+            "max_steps_per_frame": MAX_STEPS_PER_FRAME,
+            "frame_rate": self.settings.frame_rate,
+            "max_message_bytes": self.settings.ws_max_message_bytes,
+        }
+
+    def data_message(self) -> DataMessage:
+        x_tr, y_tr, x_te, y_te = self.data
+
+        def rows(x, y):
+            return [
+                [round(float(a), 4), round(float(b), 4), int(c)]
+                for (a, b), c in zip(x, y, strict=True)
+            ]
+
+        return DataMessage(
+            version=self.version, domain=DOMAIN, train=rows(x_tr, y_tr), test=rows(x_te, y_te)
+        )
+
+
+LAB = Lab(
+    "mlp",
+    "Multi-layer networks",
+    "XOR and friends: hidden layers, activations and decision boundaries, trained live.",
+    30,
+    session=MlpSession,
+    protocol=protocol,
+    bench=bench,
+    warm_up=MlpSession.warm_up,
+    choices={
+        "dataset": tuple(zip(DATASETS, ("XOR", "circle", "two gaussians", "spiral"), strict=True)),
+        "activation": tuple(zip(ACTIVATIONS, ("tanh", "ReLU", "sigmoid", "linear"), strict=True)),
+        "regularization": tuple(zip(REGULARIZATIONS, ("none", "L1", "L2"), strict=True)),
+    },
+)

@@ -1,0 +1,77 @@
+"""Every live session of one app, of every lab: one cap, the thread pools, the two runners.
+
+`LiveRuntime.lifespan` is the app's lifespan: it creates the pools and the background tasks, and
+shuts them down when the app stops.
+"""
+
+import asyncio
+import contextlib
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+
+from app.labs import all_labs
+from app.live.channel import ServerFull
+from app.live.session import LiveSession
+from app.live.solo import SoloRunner
+from app.live.stacked import StackedRunner
+from app.settings import Settings
+
+IDLE_CHECK_SECONDS = 1.0
+
+
+class LiveRuntime:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.sessions: set[LiveSession] = set()
+        self.pool: ThreadPoolExecutor | None = None  # TensorFlow calls, off the event loop
+        self.compiler: ThreadPoolExecutor | None = None  # XLA builds, in the background
+        self.solo = SoloRunner(self)
+        self.stacked = StackedRunner(self)
+        self.runners = {SoloRunner: self.solo, StackedRunner: self.stacked}
+
+    @asynccontextmanager
+    async def lifespan(self, app):
+        self.pool = ThreadPoolExecutor(self.settings.tf_threads, thread_name_prefix="tf")
+        self.compiler = ThreadPoolExecutor(1, thread_name_prefix="xla")
+        tasks = [asyncio.create_task(self.stacked.run()), asyncio.create_task(self._pause_idle())]
+        # Live labs first: a class waits on them; the one-shot labs' compiles queue behind.
+        for lab in sorted(all_labs(), key=lambda lab: lab.session is None):
+            if lab.warm_up is not None:
+                lab.warm_up(self)
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await self.solo.stop()
+            # A compile in progress finishes (it cannot be interrupted); queued ones are dropped.
+            self.compiler.shutdown(wait=True, cancel_futures=True)
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def open(self, session_type: type[LiveSession]) -> LiveSession:
+        """A new session of a lab; `ServerFull` once every lab's sessions together reach the cap."""
+        if len(self.sessions) >= self.settings.max_sessions:
+            raise ServerFull(
+                f"The server is full: {self.settings.max_sessions} sessions are open. "
+                "Try again in a minute."
+            )
+        session = session_type(self)
+        self.sessions.add(session)
+        session.open()
+        return session
+
+    def close(self, session: LiveSession) -> None:
+        self.sessions.discard(session)
+        session.close()
+
+    async def _pause_idle(self) -> None:
+        limit = self.settings.idle_pause_seconds
+        while True:
+            await asyncio.sleep(min(IDLE_CHECK_SECONDS, limit / 2))
+            now = time.monotonic()
+            for session in self.sessions:
+                session.pause_if_idle(now, limit)

@@ -1,0 +1,51 @@
+// The labs' HTTP endpoints: JSON answers, and the one place the app's error shape is read —
+// {"detail": "text"} or {"detail": [{"loc": [...], "msg": "...", "type": "...", "input"?: ...}]}.
+
+/** Where a request's value sits (loc's first part) is not part of the field's name. */
+const SOURCES = new Set(["body", "query", "path", "header"]);
+
+/** "learning_rates[0]" from loc ["body", "learning_rates", 0]. */
+function fieldName(loc = []) {
+  return loc.filter((part, i) => !(i === 0 && SOURCES.has(part)))
+    .map((part, i) => (typeof part === "number" ? `[${part}]` : i ? `.${part}` : part)).join("");
+}
+
+/**
+ * One readable sentence from an error answer. The app's messages name their field ("x must be … .
+ * Received: x=5000"); a message that does not is prefixed with it.
+ */
+export function describeError(detail, fallback) {
+  if (!Array.isArray(detail)) return detail ? String(detail) : fallback;
+  return detail.map(({ loc, msg }) => {
+    const field = fieldName(loc);
+    return field && !msg.includes(field) ? `${field}: ${msg}` : msg;
+  }).join(" · ");
+}
+
+/**
+ * Sends a request and reads its JSON answer.
+ * @returns {Promise<object>} the answer.
+ * @throws {Error} with the server's message, and `status` the HTTP status, when not OK.
+ */
+async function request(url, init = {}) {
+  const response = await fetch(url, init);
+  const data = await response.json().catch(() => null);
+  if (!response.ok) {
+    const message = describeError(data?.detail, response.statusText || `HTTP ${response.status}`);
+    throw Object.assign(Error(message), { status: response.status });
+  }
+  return data;
+}
+
+/** GETs `url`'s JSON answer. */
+export const getJSON = (url) => request(url);
+
+/** POSTs `body` as JSON to `url`; resolves to the JSON answer. */
+export const postJSON = (url, body) => request(url, {
+  method: "POST",
+  headers: { "content-type": "application/json" },
+  body: JSON.stringify(body),
+});
+
+/** POSTs a file's bytes as they are (an upload); resolves to the JSON answer. */
+export const postFile = (url, file) => request(url, { method: "POST", body: file });

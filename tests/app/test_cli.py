@@ -1,0 +1,70 @@
+"""`playground serve`: its port and host come from PLAYGROUND_* unless a flag says otherwise."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from app import cli
+from app.settings import ROOT, Settings
+
+# TensorFlow alone takes ~9 s to start here; a busy port must be reported well before.
+FAST_S = 5.0
+
+
+def parse(*argv: str) -> Settings:
+    return cli.serve_settings(cli.build_parser().parse_args(["serve", *argv]))
+
+
+def test_the_environment_sets_port_and_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PLAYGROUND_PORT", "8123")
+    monkeypatch.setenv("PLAYGROUND_HOST", "0.0.0.0")
+
+    settings = parse()
+
+    assert (settings.host, settings.port) == ("0.0.0.0", 8123)
+
+
+def test_flags_override_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PLAYGROUND_PORT", "8123")
+
+    settings = parse("--port", "8001", "--host", "localhost")
+
+    assert (settings.host, settings.port) == ("localhost", 8001)
+
+
+def test_defaults_without_either(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PLAYGROUND_PORT", raising=False)
+    monkeypatch.delenv("PLAYGROUND_HOST", raising=False)
+
+    settings = parse()
+
+    assert (settings.host, settings.port) == ("127.0.0.1", 8000)
+
+
+@pytest.mark.parametrize("how", ["env", "flag"])
+def test_a_busy_port_fails_fast_and_says_so(how: str) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = {**os.environ, "PLAYGROUND_PORT": str(port)} if how == "env" else dict(os.environ)
+        flags = ["--port", str(port)] if how == "flag" else []
+        started = time.monotonic()
+        done = subprocess.run(
+            [sys.executable, "-m", "app.cli", "serve", *flags],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        elapsed = time.monotonic() - started
+
+    assert done.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
+    assert "make run PORT=" in done.stderr
+    assert elapsed < FAST_S, f"reported after {elapsed:.1f} s"
