@@ -66,18 +66,25 @@ class StrictJSONRoute(APIRoute):
     range, as for any other bad number; a field that would take them is refused all the same.
     """
 
-    max_body_bytes: int | None = None  # None: the app's `Settings.max_json_bytes`
+    # None: the app's `Settings.max_json_bytes`; a function: of the settings (an upload's cap).
+    max_body_bytes: int | Callable[[Any], int] | None = None
 
     @classmethod
-    def capped(cls, max_bytes: int) -> type["StrictJSONRoute"]:
-        """This route class with its own cap, for a router whose bodies are larger."""
-        return type(f"{cls.__name__}{max_bytes}", (cls,), {"max_body_bytes": max_bytes})
+    def capped(cls, max_bytes: int | Callable[[Any], int]) -> type["StrictJSONRoute"]:
+        """This route class with its own cap, for a router whose bodies are larger: a number of
+        bytes, or a function of the app's settings (`lambda s: s.max_upload_bytes`)."""
+        if isinstance(max_bytes, int):
+            return type(f"{cls.__name__}{max_bytes}", (cls,), {"max_body_bytes": max_bytes})
+        cap = staticmethod(max_bytes)  # not a method of the route
+        return type(f"{cls.__name__}_{max_bytes.__name__}", (cls,), {"max_body_bytes": cap})
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def strict_handler(request: Request) -> Response:
-            cap = self.max_body_bytes or request.app.state.settings.max_json_bytes
+            settings = request.app.state.settings
+            cap = self.max_body_bytes or settings.max_json_bytes
+            cap = cap(settings) if callable(cap) else cap
             # FastAPI reuses a body already read and parsed (its GzipRequest recipe).
             request._body = await read_capped_body(request, cap)
             if request._body and _declares_json(request):

@@ -54,6 +54,36 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(4096 * 4096, ge=1)
     max_image_side: int = Field(8192, ge=1)
 
+    # The dog-photo lab: EfficientNet-Lite0 is built once and kept here as a .keras file.
+    cache_dir: Path = ROOT / ".cache"
+    # Another .keras ImageNet classifier to use instead (RGB 0–255 in, 1000 probabilities out).
+    classifier: Path | None = None
+    # Classify requests waiting for the model run together, at most this many per call; more
+    # than `classifier_queue` waiting are refused (503, Retry-After).
+    classifier_batch: int = Field(8, ge=1, le=64)
+    classifier_queue: int = Field(32, ge=1, le=1024)
+
+    # Long work (CNN training) runs as jobs (app/jobs/): this many at once, in worker threads the
+    # app's lifespan owns; at most `job_queue` waiting, `jobs_per_user` queued or running per
+    # user (one of them running), `jobs_kept` remembered; a finished job expires after
+    # `job_expire_seconds`.
+    job_workers: int = Field(1, ge=1, le=64)
+    job_queue: int = Field(32, ge=1, le=10_000)
+    jobs_per_user: int = Field(3, ge=1, le=100)
+    jobs_kept: int = Field(64, ge=1, le=100_000)
+    job_expire_seconds: float = Field(3600.0, gt=0)
+    # The CNN lab's limits: classes and photos per class of a data set, epochs, image side (a
+    # model from scratch; transfer learning takes 224), data sets kept (least recently used out,
+    # also past a total of bytes).
+    cnn_max_classes: int = Field(10, ge=2, le=1000)
+    cnn_max_photos_per_class: int = Field(100, ge=2, le=100_000)
+    cnn_max_epochs: int = Field(50, ge=1, le=10_000)
+    cnn_max_image_size: int = Field(128, ge=16, le=512)
+    cnn_max_datasets: int = Field(16, ge=1, le=10_000)
+    cnn_datasets_max_bytes: int = Field(1024 * 1024 * 1024, ge=1024 * 1024)
+    # A data set folder on the server in the Stanford Dogs layout (Images/n02085620-Chihuahua/).
+    datasets_dir: Path | None = None
+
 
 @lru_cache
 def get_settings() -> Settings:

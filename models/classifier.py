@@ -19,7 +19,7 @@ one of the classic wrong ways, reporting the shape and value range at each step.
 
 import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import keras
@@ -143,6 +143,7 @@ class Step:
         low: Smallest value after the step.
         high: Largest value after the step.
         detail: One line for the page, e.g. `"(x − 127) / 128, inside the model"`.
+        values: The array after the step, to draw it; left out of comparisons.
     """
 
     name: str
@@ -151,6 +152,7 @@ class Step:
     low: float
     high: float
     detail: str
+    values: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -168,7 +170,7 @@ class PreparedImage:
 
 def _step(name: str, x: np.ndarray, detail: str) -> Step:
     """The `Step` that left `x`."""
-    return Step(name, tuple(x.shape), str(x.dtype), float(x.min()), float(x.max()), detail)
+    return Step(name, tuple(x.shape), str(x.dtype), float(x.min()), float(x.max()), detail, x)
 
 
 def prepare_image(

@@ -1,12 +1,18 @@
-"""The 2-D classification data sets of TF Playground, seeded: every generator is `make_x(n, noise, seed)`.
+"""The 2-D data sets of TF Playground, seeded: every generator is `make_x(n, noise, seed)`.
 
-Points lie in [-6, 6]²; labels are 0 (orange) and 1 (blue). `noise` is a fraction, 0 to 0.5.
+Points lie in [-6, 6]². Classification labels are 0 (orange) and 1 (blue); regression targets are
+continuous in [-1, 1] (orange to blue). `noise` is a fraction, 0 to 0.5.
 """
 
 import numpy as np
 
-RADIUS = 5.0  # the data's extent; the drawn domain is a little larger
+RADIUS = 5.0  # the classification data's extent; the drawn domain is a little larger
 DOMAIN = 6.0
+# The multi-gaussian's six bumps (TF Playground's regressGaussian): centre x1, x2 and sign.
+BUMPS = np.array(
+    [[-4, 2.5, 1], [0, 2.5, -1], [4, 2.5, 1], [-4, -2.5, -1], [0, -2.5, 1], [4, -2.5, -1]]
+)
+BUMP_RADIUS = 2.0  # a bump's |target| falls linearly from 1 at its centre to 0 at this distance
 
 
 def make_xor(n: int, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -96,8 +102,63 @@ def make_spiral(n: int, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray
     return x.astype(np.float32), y
 
 
-GENERATORS = {"xor": make_xor, "circle": make_circle, "gauss": make_gauss, "spiral": make_spiral}
-DATASETS = tuple(GENERATORS)  # the data sets' names, in the order a page lists them
+def _uniform_with_jitter(n: int, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    # TF Playground's regression data: points over the whole plane; the target is read from a
+    # jittered copy of each point, so noise blurs the target without moving the point.
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-DOMAIN, DOMAIN, size=(n, 2))
+    return x, x + rng.uniform(-DOMAIN, DOMAIN, size=(n, 2)) * noise
+
+
+def make_plane(n: int, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A tilted plane: the target rises from -1 at the bottom left to +1 at the top right.
+
+    Args:
+        n: Number of points, uniform over the plane.
+        noise: Float in [0, 0.5]. The target is read from a point jittered by up to
+            `noise * DOMAIN` along each axis.
+        seed: Integer seed.
+
+    Returns:
+        `(x, y)`: `x` of shape `(n, 2)` float32, `y` of shape `(n,)` float32 in [-1, 1]:
+        `(x1 + x2) / 10`, clipped.
+    """
+    x, read = _uniform_with_jitter(n, noise, seed)
+    y = np.clip(read.sum(axis=1) / 10.0, -1.0, 1.0)
+    return x.astype(np.float32), y.astype(np.float32)
+
+
+def make_multi_gaussian(n: int, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Six bumps in two rows, alternately +1 (blue) and -1 (orange), on a plane at 0.
+
+    Args:
+        n: Number of points, uniform over the plane.
+        noise: Float in [0, 0.5]. Jitter of the point the target is read from, as in `make_plane`.
+        seed: Integer seed.
+
+    Returns:
+        `(x, y)`: `x` of shape `(n, 2)` float32, `y` of shape `(n,)` float32 in [-1, 1]: the
+        value of the bump that is largest in absolute value there.
+    """
+    x, read = _uniform_with_jitter(n, noise, seed)
+    distance = np.linalg.norm(read[:, None, :] - BUMPS[None, :, :2], axis=2)  # (n, bumps)
+    values = BUMPS[:, 2] * np.clip(1.0 - distance / BUMP_RADIUS, 0.0, 1.0)
+    y = values[np.arange(n), np.abs(values).argmax(axis=1)]
+    return x.astype(np.float32), y.astype(np.float32)
+
+
+CLASSIFICATION = {
+    "xor": make_xor,
+    "circle": make_circle,
+    "gauss": make_gauss,
+    "spiral": make_spiral,
+}
+REGRESSION = {"plane": make_plane, "multi-gaussian": make_multi_gaussian}
+GENERATORS = {**CLASSIFICATION, **REGRESSION}
+# Each problem's data sets, in the order a page lists them; a network's output and loss follow its
+# problem (models/mlp.py).
+DATASETS = {"classification": tuple(CLASSIFICATION), "regression": tuple(REGRESSION)}
+PROBLEMS = tuple(DATASETS)
 
 
 def train_test_split(

@@ -1,4 +1,4 @@
-"""Dense classifiers on 2-D points, trained many at a time with compiled TensorFlow calls.
+"""Dense networks on 2-D points, trained many at a time with compiled TensorFlow calls.
 
 A network's parameters are `[W0, b0, W1, b1, …]`. Everything here is *stacked*: a leading axis of
 size C holds C independent networks (C students' sessions), so one call trains them all. One call
@@ -7,14 +7,18 @@ losses, the decision grid and every drawn neuron's small grid: Python and dispat
 frame, not per step.
 
 Networks are padded into a few `TraceShape`s (all input features, hidden widths from `WIDTHS`,
-batches from `BATCHES`) with masks for what is not theirs, and the activation is chosen per network,
-so a student's new layer sizes or activation reuse a compiled trace instead of waiting for one.
+batches from `BATCHES`) with masks for what is not theirs, and the activation and the problem are
+chosen per network, so a student's new layer sizes, activation or problem reuse a compiled trace
+instead of waiting for one. A classifier's output is a sigmoid trained on cross-entropy (labels 0/1);
+a regressor's is linear, trained on squared error (targets in [-1, 1]).
 """
 
 from dataclasses import dataclass
 
 import numpy as np
 import tensorflow as tf
+
+from models.datasets import PROBLEMS
 
 FEATURES = ("x1", "x2", "x1_sq", "x2_sq", "x1x2", "sin_x1", "sin_x2")
 ACTIVATIONS = ("tanh", "relu", "sigmoid", "linear")
@@ -57,12 +61,14 @@ class Architecture:
         hidden: Hidden layer sizes, e.g. `(4, 2)`; `()` is one logistic neuron.
         activation: Hidden activation, one of `ACTIVATIONS`.
         batch_size: Examples per gradient step.
+        problem: One of `PROBLEMS`: what the output neuron is and its loss (`output_loss`).
     """
 
     n_inputs: int
     hidden: tuple[int, ...]
     activation: str
     batch_size: int
+    problem: str = "classification"
 
     @property
     def sizes(self) -> tuple[int, ...]:
@@ -188,9 +194,14 @@ def batch_indices(seed, step, batch_size, n, width: int) -> tf.Tensor:
     return tf.cast(h % n, tf.int32)
 
 
+def _per_network(v: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
+    # A `(C,)` value shaped to broadcast against `like` `(C, …)`.
+    return tf.reshape(v, [-1] + [1] * (len(like.shape) - 1))
+
+
 def activate(z: tf.Tensor, activation: tf.Tensor) -> tf.Tensor:
     """Each network's own activation: `activation` `(C,)` indexes `ACTIVATIONS`; z is `(C, …)`."""
-    a = tf.reshape(activation, [-1] + [1] * (len(z.shape) - 1))
+    a = _per_network(activation, z)
     # tf.where, not a one-hot sum: 0·relu(inf) would be NaN.
     return tf.where(
         a == 0,
@@ -209,8 +220,8 @@ def forward(params, x, activation, masks=None) -> tuple[tf.Tensor, list[tf.Tenso
         masks: Optional, per hidden layer `(C, size)`: 0 switches a (padding) neuron off.
 
     Returns:
-        `(logits, hidden)`: logits `(C, M)` of the sigmoid output, and each hidden layer's
-        activations `(C, M, size)`.
+        `(z, hidden)`: the output neuron's pre-activation `(C, M)` (a classifier's logit, a
+        regressor's value), and each hidden layer's activations `(C, M, size)`.
     """
     h, hidden = x, []
     n_layers = len(params) // 2
@@ -222,6 +233,30 @@ def forward(params, x, activation, masks=None) -> tuple[tf.Tensor, list[tf.Tenso
                 h = h * masks[layer][:, None, :]
             hidden.append(h)
     return z[..., 0], hidden
+
+
+def output_loss(z: tf.Tensor, y: tf.Tensor, problem: tf.Tensor) -> tf.Tensor:
+    """Each example's loss, by its network's problem.
+
+    Args:
+        z: The output's pre-activation `(C, M)`, from `forward`.
+        y: Labels 0/1 (classification) or targets in [-1, 1] (regression), `(C, M)`.
+        problem: Int32 `(C,)`, indexes `PROBLEMS`.
+
+    Returns:
+        `(C, M)`: the cross-entropy of `sigmoid(z)` for a classifier, `(z - y)²` for a regressor.
+    """
+    # tf.where, not a 0/1 blend: a classifier's large logit squares to inf, and 0·inf is NaN.
+    regress = _per_network(problem == PROBLEMS.index("regression"), z)
+    ce = tf.nn.sigmoid_cross_entropy_with_logits(labels=y, logits=z)
+    return tf.where(regress, tf.square(z - y), ce)
+
+
+def output_share(z: tf.Tensor, problem: tf.Tensor) -> tf.Tensor:
+    """The output where its colour scale puts it, in [0, 1]: a classifier's probability of class 1,
+    a regressor's value mapped from [-1, 1] (clipped). `z` is `(C, M)`, `problem` `(C,)`."""
+    regress = _per_network(problem == PROBLEMS.index("regression"), z)
+    return tf.where(regress, (tf.clip_by_value(z, -1.0, 1.0) + 1.0) / 2.0, tf.sigmoid(z))
 
 
 def penalty(params, l1: tf.Tensor, l2: tf.Tensor) -> tf.Tensor:
@@ -245,13 +280,14 @@ class Batch:
     params: list  # padded `[W0, b0, …]`
     masks: list  # per hidden layer `(C, width)`
     x_train: np.ndarray  # `(C, N, 2)` points, rows past n_train unused
-    y_train: np.ndarray  # `(C, N)` labels in {0, 1}
+    y_train: np.ndarray  # `(C, N)` labels in {0, 1}, or regression targets in [-1, 1]
     n_train: np.ndarray  # `(C,)` int32
     x_test: np.ndarray
     y_test: np.ndarray
     n_test: np.ndarray
     selector: np.ndarray  # `(C, 7, 7)` from `feature_selector(features, 7)`
     activation: np.ndarray  # `(C,)` int32 index into ACTIVATIONS
+    problem: np.ndarray  # `(C,)` int32 index into PROBLEMS
     batch_size: np.ndarray  # `(C,)` int32
     learning_rate: np.ndarray  # `(C,)` float32
     l1: np.ndarray
@@ -306,21 +342,23 @@ class Trainer:
             * 2,
             tf.TensorSpec([None, len(FEATURES), len(FEATURES)], f32),
             tf.TensorSpec(per_net, i32),  # activation
+            tf.TensorSpec(per_net, i32),  # problem
             tf.TensorSpec(per_net, i32),  # batch size
             *[tf.TensorSpec(per_net, f32)] * 3,  # learning rate, l1, l2
             *[tf.TensorSpec(per_net, i32)] * 3,  # seed, step, k
         ]
 
-    def _evaluate(self, params, masks, act, points, labels, n, selector):
+    def _evaluate(self, params, masks, act, prob, points, labels, n, selector):
         x = tf.matmul(feature_bank(points), selector)
-        logits, _ = forward(params, x, act, masks)
+        z, _ = forward(params, x, act, masks)
         mask = tf.cast(tf.range(tf.shape(points)[1])[None, :] < n[:, None], tf.float32)
         count = tf.maximum(tf.cast(n, tf.float32), 1.0)
-        ce = tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits)
-        correct = tf.cast(tf.equal(logits > 0, labels > 0.5), tf.float32)
-        return tf.reduce_sum(ce * mask, 1) / count, tf.reduce_sum(correct * mask, 1) / count
+        loss = output_loss(z, labels, prob)
+        # A regressor's "accuracy" is meaningless (the caller drops it); it stays finite here.
+        correct = tf.cast(tf.equal(z > 0, labels > 0.5), tf.float32)
+        return tf.reduce_sum(loss * mask, 1) / count, tf.reduce_sum(correct * mask, 1) / count
 
-    def _run(self, params, masks, x_tr, y_tr, n_tr, x_te, y_te, n_te, sel, act, bs, lr, l1, l2, seed, step0, k):  # fmt: skip
+    def _run(self, params, masks, x_tr, y_tr, n_tr, x_te, y_te, n_te, sel, act, prob, bs, lr, l1, l2, seed, step0, k):  # fmt: skip
         width = self.shape.batch
         in_batch = tf.cast(tf.range(width)[None, :] < bs[:, None], tf.float32)
         per_example = in_batch / tf.cast(tf.maximum(bs, 1), tf.float32)[:, None]
@@ -332,10 +370,10 @@ class Trainer:
             yb = tf.gather(y_tr, idx, batch_dims=1)
             with tf.GradientTape() as tape:
                 tape.watch(ps)
-                logits, _ = forward(ps, xb, act, masks)
-                ce = tf.nn.sigmoid_cross_entropy_with_logits(labels=yb, logits=logits)
+                z, _ = forward(ps, xb, act, masks)
+                loss = output_loss(z, yb, prob)
                 # Networks are independent, so the gradient of the sum is each one's own.
-                total = tf.reduce_sum(tf.reduce_sum(ce * per_example, 1) + penalty(ps, l1, l2))
+                total = tf.reduce_sum(tf.reduce_sum(loss * per_example, 1) + penalty(ps, l1, l2))
             grads = tape.gradient(total, ps)
             live = i < k
             new = []
@@ -348,14 +386,14 @@ class Trainer:
         k_max = tf.reduce_max(k)
         _, *params = tf.while_loop(lambda i, *_: i < k_max, body, (tf.constant(0), *params))
 
-        loss, acc = self._evaluate(params, masks, act, x_tr, y_tr, n_tr, sel)
-        test_loss, test_acc = self._evaluate(params, masks, act, x_te, y_te, n_te, sel)
+        loss, acc = self._evaluate(params, masks, act, prob, x_tr, y_tr, n_tr, sel)
+        test_loss, test_acc = self._evaluate(params, masks, act, prob, x_te, y_te, n_te, sel)
         metrics = tf.stack([loss, test_loss, acc, test_acc], axis=1)
 
         c = tf.shape(sel)[0]
         grid_x = tf.matmul(feature_bank(self.grid)[None], sel)
         out, _ = forward(params, grid_x, act, masks)
-        maps = [_to_u8(tf.sigmoid(out))]
+        maps = [_to_u8(output_share(out, prob))]
         neuron_x = tf.matmul(feature_bank(self.neuron_grid)[None], sel)
         _, hidden = forward(params, neuron_x, act, masks)
         for h in hidden:
@@ -368,8 +406,10 @@ class Trainer:
 
         Returns:
             `(params, metrics, frames)`: new padded parameters; metrics `(C, 4)` (loss,
-            test_loss, accuracy, test_accuracy); uint8 grids `(C, grid² + depth·drawn·neuron_grid²)`:
-            the output's probability then each drawn hidden neuron's activation mapped from [-1, 1].
+            test_loss, accuracy, test_accuracy: cross-entropy or mean squared error, by problem;
+            a regressor's accuracies mean nothing); uint8 grids
+            `(C, grid² + depth·drawn·neuron_grid²)`: the output (`output_share`) then each drawn
+            hidden neuron's activation mapped from [-1, 1].
         """
         fn = self.xla if len(batch.k) in self.xla_ready else self.plain
         params, metrics, frames = fn(*batch.args())

@@ -10,26 +10,28 @@ import numpy as np
 
 from app.bench.mlp import bench
 from app.labs import Lab
-from app.live.session import LiveSession
+from app.live.session import ConfigError, LiveSession
 from app.live.stacked import StackedRunner
 from app.protocol import mlp as protocol
 from app.protocol.mlp import (
     CLIENT_MESSAGE,
+    CLIENT_TYPES,
     MAX_LAYERS,
     MAX_NEURONS,
     MAX_STEPS_PER_FRAME,
     N_POINTS,
     DataMessage,
     MlpConfig,
+    SetWeightMessage,
 )
-from models.datasets import DATASETS, DOMAIN, GENERATORS, train_test_split
+from models.datasets import DATASETS, DOMAIN, GENERATORS, PROBLEMS, train_test_split
 from models.mlp import ACTIVATIONS, REGULARIZATIONS, Architecture, init_params
 
 # Multiply-adds one frame may spend on training: a [50]×6 net at 10,000 steps a frame would hold a
 # TF thread for seconds and starve the class; it gets fewer steps per frame instead.
 WORK_PER_FRAME = 25_000_000
 # Changing these re-initialises the weights; the other fields apply to the running network.
-DATA_FIELDS = frozenset({"dataset", "noise", "train_ratio", "seed"})
+DATA_FIELDS = frozenset({"problem", "dataset", "noise", "train_ratio", "seed"})
 ARCH_FIELDS = frozenset({"features", "hidden", "activation", "batch_size"})
 WARM_UP = ([4], [4, 2, 2], [])  # after the default [4, 2]: one fewer and one more hidden layer
 
@@ -37,6 +39,7 @@ WARM_UP = ([4], [4, 2, 2], [])  # after the default [4, 2]: one fewer and one mo
 class MlpSession(LiveSession):
     config_type = MlpConfig
     client_message = CLIENT_MESSAGE
+    client_types = CLIENT_TYPES
     runner_type = StackedRunner
     data_fields = DATA_FIELDS
     restart_fields = ARCH_FIELDS
@@ -57,7 +60,7 @@ class MlpSession(LiveSession):
     @property
     def arch(self) -> Architecture:
         c = self.config
-        return Architecture(len(c.features), tuple(c.hidden), c.activation, c.batch_size)
+        return Architecture(len(c.features), tuple(c.hidden), c.activation, c.batch_size, c.problem)
 
     @property
     def is_max_speed(self) -> bool:
@@ -67,6 +70,56 @@ class MlpSession(LiveSession):
         c = self.config
         x, y = GENERATORS[c.dataset](N_POINTS, c.noise, c.seed)
         self.data = train_test_split(x, y, c.train_ratio, c.seed)
+
+    def validate(self, changes: dict) -> MlpConfig:
+        # A problem switch alone takes the new problem's first data set.
+        problem = changes.get("problem")
+        keeps = problem not in DATASETS or self.config.dataset in DATASETS[problem]
+        if not keeps and "dataset" not in changes:
+            changes = {**changes, "dataset": DATASETS[problem][0]}
+        config = super().validate(changes)
+        if config.dataset not in DATASETS[config.problem]:
+            raise ConfigError(
+                f"Invalid dataset for {config.problem}: expected one of "
+                f"{', '.join(DATASETS[config.problem])}. Received: dataset={config.dataset!r}",
+                "dataset",
+            )
+        return config
+
+    def handle(self, message: SetWeightMessage) -> None:
+        """`set_weight`: one weight of the running network changes, as a config change that keeps
+        the network does (a new version, a `state`, then frames from the new weight)."""
+        try:
+            self.check_weight(message)
+        except ConfigError as e:
+            self.send_error(str(e), e.field)
+            return
+        self.version += 1
+        self.gen += 1  # a call in flight started from the old weight: its result must not land
+        self.group.set_weight(self, message.layer, message.source, message.target, message.value)
+        self.want_frame()
+        self.send_state()
+
+    def check_weight(self, m: SetWeightMessage) -> None:
+        """Raises a `ConfigError` naming the first index outside this network's weights."""
+        sizes = self.arch.sizes
+        if m.layer > len(sizes) - 2:
+            raise ConfigError(
+                f"Invalid layer: this network has {len(sizes) - 1} layers of weights, so layer "
+                f"must be in [0, {len(sizes) - 2}]. Received: layer={m.layer}",
+                "layer",
+            )
+        for field, index, n, side in (
+            ("from", m.source, sizes[m.layer], "leave"),
+            ("to", m.target, sizes[m.layer + 1], "reach"),
+        ):
+            if index >= n:
+                raise ConfigError(
+                    f"Invalid {field}: the weights of layer {m.layer} {side} {n} neuron"
+                    f"{'s' if n > 1 else ''}, so {field} must be in [0, {n - 1}]. "
+                    f"Received: {field}={index}",
+                    field,
+                )
 
     def init_weights(self) -> None:
         if self.group is not None:  # else the group it joins loads them
@@ -111,15 +164,20 @@ class MlpSession(LiveSession):
 
     def data_message(self) -> DataMessage:
         x_tr, y_tr, x_te, y_te = self.data
+        label = int if self.config.problem == "classification" else lambda v: round(float(v), 4)
 
         def rows(x, y):
             return [
-                [round(float(a), 4), round(float(b), 4), int(c)]
+                [round(float(a), 4), round(float(b), 4), label(c)]
                 for (a, b), c in zip(x, y, strict=True)
             ]
 
         return DataMessage(
-            version=self.version, domain=DOMAIN, train=rows(x_tr, y_tr), test=rows(x_te, y_te)
+            version=self.version,
+            problem=self.config.problem,
+            domain=DOMAIN,
+            train=rows(x_tr, y_tr),
+            test=rows(x_te, y_te),
         )
 
 
@@ -133,7 +191,14 @@ LAB = Lab(
     bench=bench,
     warm_up=MlpSession.warm_up,
     choices={
-        "dataset": tuple(zip(DATASETS, ("XOR", "circle", "two gaussians", "spiral"), strict=True)),
+        "problem": tuple(zip(PROBLEMS, ("Classification", "Regression"), strict=True)),
+        "dataset": tuple(
+            zip(
+                (name for names in DATASETS.values() for name in names),
+                ("XOR", "circle", "two gaussians", "spiral", "plane", "multi-gaussian"),
+                strict=True,
+            )
+        ),
         "activation": tuple(zip(ACTIVATIONS, ("tanh", "ReLU", "sigmoid", "linear"), strict=True)),
         "regularization": tuple(zip(REGULARIZATIONS, ("none", "L1", "L2"), strict=True)),
     },

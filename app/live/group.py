@@ -7,6 +7,7 @@ import numpy as np
 
 from app.live.session import LiveSession
 from app.protocol.mlp import N_POINTS, FrameMessage
+from models.datasets import PROBLEMS
 from models.mlp import ACTIVATIONS, FEATURES, Architecture, Batch, Trainer, feature_selector
 
 START_MAX_STEPS = 64
@@ -73,7 +74,8 @@ class Group:
             "x_train": ((N_POINTS, 2), np.float32), "y_train": ((N_POINTS,), np.float32),
             "n_train": ((), i32), "x_test": ((N_POINTS, 2), np.float32),
             "y_test": ((N_POINTS,), np.float32), "n_test": ((), i32),
-            "selector": ((f, f), np.float32), "activation": ((), i32), "batch_size": ((), i32),
+            "selector": ((f, f), np.float32), "activation": ((), i32), "problem": ((), i32),
+            "batch_size": ((), i32),
             "learning_rate": ((), np.float32), "l1": ((), np.float32), "l2": ((), np.float32),
             "seed": ((), i32),
         }  # fmt: skip
@@ -121,6 +123,7 @@ class Group:
         a["n_train"][s], a["n_test"][s] = len(x_tr), len(x_te)
         a["selector"][s] = feature_selector(c.features, len(FEATURES))
         a["activation"][s] = ACTIVATIONS.index(c.activation)
+        a["problem"][s] = PROBLEMS.index(c.problem)
         a["batch_size"][s] = c.batch_size
         a["seed"][s] = c.seed
         for m, mask in zip(self.masks, session.arch.masks(), strict=True):
@@ -135,6 +138,12 @@ class Group:
         a["learning_rate"][s] = c.learning_rate
         a["l1"][s] = c.regularization_rate if c.regularization == "l1" else 0.0
         a["l2"][s] = c.regularization_rate if c.regularization == "l2" else 0.0
+
+    def set_weight(
+        self, session: LiveSession, layer: int, source: int, target: int, value: float
+    ) -> None:
+        """One weight of the session's running network (indices as in its frames: unpadded)."""
+        self.params[2 * layer][session.slot, source, target] = value
 
     def prepare(self) -> tuple[Batch, list[SlotJob]] | None:
         """Snapshots the inputs of one call, or None when no slot wants a frame."""
@@ -189,6 +198,7 @@ class Group:
             mine = [p[s] for p in params]
             real = arch.unpad(mine)
             m = metrics[s]
+            classifier = arch.problem == "classification"  # a regressor has no accuracy
             finite = bool(np.all(np.isfinite(m))) and all(np.all(np.isfinite(p)) for p in real)
             row = frames[s]
             blocks = [row[:g2]]
@@ -204,8 +214,8 @@ class Group:
                 # A diverged net's accuracy is meaningless: null like its loss.
                 loss=_finite(m[0]) if finite else None,
                 test_loss=_finite(m[1]) if finite else None,
-                accuracy=_finite(m[2]) if finite else None,
-                test_accuracy=_finite(m[3]) if finite else None,
+                accuracy=_finite(m[2]) if finite and classifier else None,
+                test_accuracy=_finite(m[3]) if finite and classifier else None,
                 diverged=not finite,
                 running=job.running and finite,
                 steps_per_frame=job.k,

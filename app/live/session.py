@@ -31,6 +31,7 @@ class LiveSession(Outbox):
 
     config_type: ClassVar[type[BaseModel]]
     client_message: ClassVar[TypeAdapter]  # the lab's client messages, discriminated by `type`
+    client_types: ClassVar[str] = CLIENT_TYPES  # their names, for the "unknown type" error
     runner_type: ClassVar[type]  # SoloRunner or StackedRunner
     data_fields: ClassVar[frozenset[str]] = frozenset()  # a change draws new data and restarts
     restart_fields: ClassVar[frozenset[str]] = frozenset()  # a change restarts (new weights)
@@ -68,6 +69,10 @@ class LiveSession(Outbox):
         """What the page needs to know of the server's limits, sent in every `state`."""
         raise NotImplementedError
 
+    def handle(self, message: BaseModel) -> None:
+        """A client message of the lab's own, beyond `config` and the four verbs."""
+        raise NotImplementedError
+
     # -- life ------------------------------------------------------------------------------
     def open(self) -> None:
         """A new run at step 0; the runner takes it; the page gets state, data and a first frame."""
@@ -92,7 +97,7 @@ class LiveSession(Outbox):
     def receive(self, text: str) -> None:
         """Applies one client message; anything wrong becomes an `error` to this client."""
         self.last_input = time.monotonic()
-        message = parse_message(self.client_message, text, self, CLIENT_TYPES)
+        message = parse_message(self.client_message, text, self, self.client_types)
         if message is None:
             return
         match message.type:
@@ -106,6 +111,8 @@ class LiveSession(Outbox):
                 self.step_once()
             case "reset":
                 self.reset()
+            case _:
+                self.handle(message)
 
     def configure(self, changes: dict) -> None:
         """Applies a partial config; on a bad value nothing changes and the error names it."""

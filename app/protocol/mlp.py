@@ -9,7 +9,7 @@ from pydantic import Field, field_validator
 
 from app.protocol import shared
 from app.protocol.shared import MAX_SEED, StrictMessage
-from models.datasets import DATASETS
+from models.datasets import DATASETS, PROBLEMS
 from models.mlp import ACTIVATIONS, FEATURES, REGULARIZATIONS
 
 SPEEDS = ("epoch", "max")  # named speeds; an integer 1 … MAX_STEPS_PER_FRAME is one too
@@ -17,8 +17,11 @@ MAX_LAYERS = 6
 MAX_NEURONS = 50
 MAX_STEPS_PER_FRAME = 10_000
 N_POINTS = 500  # points of every data set, training and test together
+MAX_WEIGHT = 100  # a weight set by hand: |w| at most this (a link is widest from |w| = 4)
+DATASET_NAMES = tuple(name for names in DATASETS.values() for name in names)
 
-Dataset = Literal[*DATASETS]
+Problem = Literal[*PROBLEMS]
+Dataset = Literal[*DATASET_NAMES]
 Feature = Literal[*FEATURES]
 Activation = Literal[*ACTIVATIONS]
 Regularization = Literal[*REGULARIZATIONS]
@@ -28,6 +31,7 @@ Speed = Annotated[int, Field(ge=1, le=MAX_STEPS_PER_FRAME)] | Literal[*SPEEDS]
 class MlpConfig(StrictMessage):
     """Every setting of a multi-layer network session, with the defaults a new session starts from."""
 
+    problem: Problem = "classification"
     dataset: Dataset = "xor"
     noise: float = Field(0.0, ge=0.0, le=0.5)
     train_ratio: float = Field(0.5, ge=0.1, le=0.9)
@@ -56,11 +60,25 @@ class MlpConfig(StrictMessage):
 ConfigMessage = shared.config_message(MlpConfig)
 
 
+class SetWeightMessage(StrictMessage):
+    """Sets one weight of the running network: `weights[layer][from][to]`, numbered as in frames
+    (rows of layer 0 in the config's feature order). The indices are checked against the session's
+    network (`app.labs.mlp`)."""
+
+    type: Literal["set_weight"]
+    layer: int = Field(ge=0)
+    source: int = Field(ge=0, alias="from")
+    target: int = Field(ge=0, alias="to")
+    value: float = Field(ge=-MAX_WEIGHT, le=MAX_WEIGHT)
+
+
 class DataMessage(StrictMessage):
-    """The data set's points as [x1, x2, label] rows; sent on connect and whenever the data change."""
+    """The data set's points as [x1, x2, label] rows (a label 0/1, or a regression target in
+    [-1, 1]); sent on connect and whenever the data change."""
 
     type: Literal["data"] = "data"
     version: int
+    problem: Problem
     domain: float
     train: list[list[float]]
     test: list[list[float]]
@@ -90,8 +108,9 @@ class FrameMessage(StrictMessage):
     frame_bytes: int
 
 
-CLIENT_MESSAGES = shared.client_messages(ConfigMessage)
+CLIENT_MESSAGES = (*shared.client_messages(ConfigMessage), SetWeightMessage)
 CLIENT_MESSAGE = shared.client_adapter(CLIENT_MESSAGES)
+CLIENT_TYPES = ", ".join(map(shared.type_name, CLIENT_MESSAGES))  # for "unknown type" errors
 SERVER_MESSAGES = shared.server_messages(MlpConfig, DataMessage, FrameMessage)
 
 
@@ -101,7 +120,8 @@ def mirror() -> dict[str, object]:
         MlpConfig,
         CLIENT_MESSAGES,
         SERVER_MESSAGES,
-        DATASETS=list(DATASETS),
+        PROBLEMS=list(PROBLEMS),
+        DATASETS={problem: list(names) for problem, names in DATASETS.items()},
         FEATURES=list(FEATURES),
         ACTIVATIONS=list(ACTIVATIONS),
         REGULARIZATIONS=list(REGULARIZATIONS),
@@ -110,4 +130,5 @@ def mirror() -> dict[str, object]:
         MAX_NEURONS=MAX_NEURONS,
         MAX_STEPS_PER_FRAME=MAX_STEPS_PER_FRAME,
         MAX_SEED=MAX_SEED,
+        MAX_WEIGHT=MAX_WEIGHT,
     )

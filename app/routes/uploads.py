@@ -6,7 +6,8 @@ from starlette.concurrency import run_in_threadpool
 
 from app.image_store import ImageStoreDep, StoredImage
 from app.request_limits import read_capped_body, unprocessable
-from models.images import ALLOWED_FORMATS, ImageRejected, decode_image
+from app.settings import Settings
+from models.images import ALLOWED_FORMATS, DecodedImage, ImageRejected, decode_image
 
 # Labs work on small images; a stored image is at most this many pixels a side (aspect kept).
 STORE_MAX_SIDE = 512
@@ -53,27 +54,14 @@ _IMAGE_BODY = {
 )
 async def upload_image(request: Request, store: ImageStoreDep) -> UploadedImage:
     """
-    Upload an image; it is decoded (RGB, at most 512 px a side) and kept in memory for a while.
+    Upload an image; it is decoded (RGB, at most 512 px a side) and kept in memory for a while,
+    with the images lab's working copy (as tf.io.decode_image gives it, at most 768 px a side).
     """
     settings = request.app.state.settings
     if request.headers.get("content-type", "").startswith("multipart/"):
         raise HTTPException(415, "Send the image file itself as the request body, not a form.")
     data = await read_capped_body(request, settings.max_upload_bytes)
-    try:
-        decoded = await run_in_threadpool(
-            decode_image,
-            data,
-            max_bytes=settings.max_upload_bytes,
-            max_pixels=settings.max_image_pixels,
-            max_side=settings.max_image_side,
-            channels=3,
-            max_output_side=STORE_MAX_SIDE,
-            native_side=WORKING_SIDE,
-        )
-    except ImageRejected as exc:
-        if exc.kind == "invalid":
-            raise unprocessable(exc.reason) from exc
-        raise HTTPException(STATUS[exc.kind], exc.reason) from exc
+    decoded = await decode_upload(data, settings, native_side=WORKING_SIDE)
     image_id = store.put(
         StoredImage(
             decoded.pixels, decoded.format, decoded.original_size, decoded.file, decoded.native
@@ -90,3 +78,25 @@ async def upload_image(request: Request, store: ImageStoreDep) -> UploadedImage:
         original_height=decoded.original_size[1],
         shape=[1, height, width, channels],
     )
+
+
+async def decode_upload(
+    data: bytes, settings: Settings, native_side: int | None = None
+) -> DecodedImage:
+    """Decodes an uploaded file off the event loop (RGB, at most `STORE_MAX_SIDE` a side); a file
+    it refuses is a 413 (too large), a 415 (not an allowed format) or a 422 (empty, damaged)."""
+    try:
+        return await run_in_threadpool(
+            decode_image,
+            data,
+            max_bytes=settings.max_upload_bytes,
+            max_pixels=settings.max_image_pixels,
+            max_side=settings.max_image_side,
+            channels=3,
+            max_output_side=STORE_MAX_SIDE,
+            native_side=native_side,
+        )
+    except ImageRejected as exc:
+        if exc.kind == "invalid":
+            raise unprocessable(exc.reason) from exc
+        raise HTTPException(STATUS[exc.kind], exc.reason) from exc

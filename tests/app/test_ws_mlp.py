@@ -88,6 +88,10 @@ def test_same_seed_reproduces_the_run(client: TestClient) -> None:
     assert losses[0] == losses[1]
 
 
+def _set_weight(**fields) -> str:
+    return json.dumps({"type": "set_weight", "layer": 0, "from": 0, "to": 0, "value": 1, **fields})
+
+
 BAD = [
     ("hello", None, "not valid JSON"),
     ("null", None, "JSON object"),
@@ -120,6 +124,24 @@ BAD = [
     ('{"type": "config", "speed": "fast"}', "speed", "epoch"),
     ('{"type": "config", "seed": -1}', "seed", "greater than or equal to 0"),
     ('{"type": "play", "extra": 1}', "extra", "Unknown field"),
+    ('{"type": "config", "problem": "ranking"}', "problem", "classification"),
+    ('{"type": "config", "dataset": "plane"}', "dataset", "xor, circle, gauss, spiral"),
+    ('{"type": "config", "problem": "regression", "dataset": "xor"}', "dataset", "plane"),
+    # set_weight: the default network [2, 4, 2, 1] has weights 2×4, 4×2 and 2×1.
+    (_set_weight(layer=3), "layer", "must be in [0, 2]"),
+    (_set_weight(layer=-1), "layer", "greater than or equal to 0"),
+    (_set_weight(layer=0.5), "layer", "valid integer"),
+    (_set_weight(**{"from": 2}), "from", "must be in [0, 1]"),
+    (_set_weight(layer=1, to=2), "to", "must be in [0, 1]"),
+    (_set_weight(layer=2, to=1), "to", "must be in [0, 0]"),
+    (_set_weight(value=1e9), "value", "less than or equal to 100"),
+    (_set_weight(value=-101), "value", "greater than or equal to -100"),
+    (_set_weight(value="1"), "value", "valid number"),
+    (_set_weight(value=None), "value", "valid number"),
+    (_set_weight(value=True), "value", "valid number"),
+    ('{"type": "set_weight", "layer": 0, "from": 0, "to": 0, "value": NaN}', None, "NaN"),
+    ('{"type": "set_weight", "layer": 0, "from": 0, "to": 0}', "value", "required"),
+    ('{"type": "set_weight", "layer": 0, "from": 0, "to": 0, "value": 1, "x": 1}', "x", "Unknown"),
 ]
 
 
@@ -138,6 +160,64 @@ def test_bad_input_gets_an_error_and_the_session_lives_on(
     sock.send({"type": "step"})
     frame = sock.until(lambda m: m["type"] == "frame")
     assert frame["version"] == 0 and frame["step"] == 25
+
+
+def test_regression_streams_values_and_mean_squared_error(sock: Socket) -> None:
+    sock.until(lambda m: m["type"] == "frame")
+    sock.send({"type": "config", "problem": "regression", "hidden": [3], "learning_rate": 0.03})
+    state = sock.until(lambda m: m["type"] == "state")
+    assert state["config"]["problem"] == "regression"
+    assert state["config"]["dataset"] == "plane"  # the problem's first data set
+    data = sock.until(lambda m: m["type"] == "data")
+    assert data["problem"] == "regression" and data["version"] == 1
+    targets = [row[2] for row in data["train"] + data["test"]]
+    assert min(targets) >= -1 and max(targets) <= 1 and len(set(targets)) > 100
+    first = sock.until(lambda m: m["type"] == "frame" and m["version"] == 1)
+    assert first["accuracy"] is None and first["test_accuracy"] is None
+    # The output grid is the value mapped from [-1, 1]: all 256 levels are possible, 128 is 0.
+    assert len(first["binary"]) == first["frame_bytes"]
+    sock.send({"type": "config", "speed": 250})
+    sock.send({"type": "step"})
+    trained = sock.until(lambda m: m["type"] == "frame" and m["step"] == 250)
+    assert 0 <= trained["loss"] < first["loss"] and trained["accuracy"] is None
+    # Back to classification: the first classification data set, labels 0/1, accuracy again.
+    sock.send({"type": "config", "problem": "classification"})
+    data = sock.until(lambda m: m["type"] == "data")
+    assert data["problem"] == "classification"
+    assert {row[2] for row in data["train"]} == {0, 1}
+    frame = sock.until(lambda m: m["type"] == "frame" and m["version"] == 3)
+    assert frame["accuracy"] is not None
+
+
+def test_a_set_weight_is_in_the_next_frame(sock: Socket) -> None:
+    first = sock.until(lambda m: m["type"] == "frame")
+    assert first["weights"][1][3][0] != 1.25
+    sock.send({"type": "set_weight", "layer": 1, "from": 3, "to": 0, "value": 1.25})
+    state = sock.until(lambda m: m["type"] in ("state", "error"))
+    assert state["type"] == "state" and state["version"] == 1  # counted as a config change
+    frame = sock.until(lambda m: m["type"] == "frame")
+    assert frame["version"] == 1 and frame["step"] == 0  # the same run, not restarted
+    assert frame["weights"][1][3][0] == 1.25
+    others = [w for i, row in enumerate(frame["weights"][1]) for j, w in enumerate(row) if i != 3]
+    before = [w for i, row in enumerate(first["weights"][1]) for j, w in enumerate(row) if i != 3]
+    assert others == before
+    assert frame["binary"] != first["binary"]  # the pictures follow the weight
+    # It trains on from the weight set: one step at a tiny learning rate barely moves it.
+    sock.send({"type": "config", "learning_rate": 0.0001, "speed": 1})
+    sock.send({"type": "step"})
+    stepped = sock.until(lambda m: m["type"] == "frame" and m["step"] == 1)
+    assert stepped["weights"][1][3][0] == pytest.approx(1.25, abs=1e-3)
+
+
+def test_a_set_weight_while_playing_is_not_undone_by_the_frame_in_flight(sock: Socket) -> None:
+    sock.send({"type": "config", "learning_rate": 0.0001, "speed": 5})
+    sock.send({"type": "play"})
+    sock.until(lambda m: m["type"] == "frame" and m["step"] > 20)
+    sock.send({"type": "set_weight", "layer": 0, "from": 1, "to": 2, "value": -7.5})
+    for _ in range(5):
+        frame = sock.until(lambda m: m["type"] == "frame" and m["version"] == 2)
+        assert frame["weights"][0][1][2] == pytest.approx(-7.5, abs=1e-2)
+    sock.send({"type": "pause"})
 
 
 def test_diverging_run_is_marked_and_never_sends_nan(sock: Socket) -> None:

@@ -118,3 +118,54 @@ def test_every_lab_says_what_to_look_at(page: Page, live_server: str, slug: str)
     expect(page.locator("h1")).to_have_count(1)
     lede = page.locator(".lab-head .lede").text_content().strip()
     assert len(lede.split()) >= 12  # a sentence or two: what to look at, what to try
+
+
+HIDDEN = """(name) => [...document.querySelectorAll(`[data-control="${name}"], [data-prop="${name}"]`)]
+  .every((el) => el.closest(".control-hidden") && el.offsetParent === null)"""
+
+
+@pytest.mark.parametrize("slug", READY)
+def test_an_instructor_hides_controls_and_the_link_keeps_them_hidden(
+    browser, page: Page, live_server: str, slug: str
+) -> None:
+    page.goto(f"{live_server}/labs/{slug}")
+    page.get_by_role("button", name="Customise").click()
+    toggles = page.locator(".hide-toggle")
+    expect(toggles.first).to_be_attached()  # every lab's controls are found
+    shown = page.locator(".hide-toggle:visible")
+    # Some labs show their controls only once a picture is chosen: those hide through the link.
+    toggle = shown.first if shown.count() else toggles.first
+    name = toggle.get_attribute("data-hide")
+    if shown.count():
+        toggle.click()
+        expect(page).to_have_url(re.compile(rf"hide={name}(&|$)"))
+        page.get_by_role("button", name="Done").click()
+        expect(page.locator(".hide-toggle")).to_have_count(0)
+        assert page.evaluate(HIDDEN, name)
+
+    other = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
+    other.goto(f"{live_server}/labs/{slug}#hide={name}")
+    other.wait_for_function(HIDDEN, arg=name)
+    expect(other.locator(".control-hidden").first).to_be_attached()
+    other.context.close()
+    assert page.js_errors == []
+
+
+@pytest.mark.parametrize("lab", [lab for lab in all_labs() if lab.ready], ids=lambda lab: lab.slug)
+def test_every_lab_lists_its_keys_and_skips_to_its_controls(
+    page: Page, live_server: str, lab
+) -> None:
+    page.goto(f"{live_server}/labs/{lab.slug}")
+    keys = page.locator(".lab-tools .keys")
+    for key, what in ([("Space", "play")] if lab.session else []) + [
+        ("P", "present"),
+        ("D", "dark"),
+    ]:
+        expect(keys.locator("kbd", has_text=re.compile(rf"^{key}$"))).to_have_count(1)
+        expect(keys).to_contain_text(what)
+    page.keyboard.press("Tab")
+    expect(page.locator(".skip-link")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("#lab")).to_be_focused()
+    page.keyboard.press("Tab")  # the next stop is inside the lab
+    assert page.evaluate("document.getElementById('lab').contains(document.activeElement)")

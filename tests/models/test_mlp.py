@@ -1,10 +1,11 @@
-"""The compiled trainer against a plain `tf.GradientTape` + SGD loop, and what XOR teaches."""
+"""The compiled trainer against a plain `tf.GradientTape` + SGD loop, and what XOR and the plane
+teach: classifiers and regressors, alone and stacked together in one call."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from models.datasets import make_xor, train_test_split
+from models.datasets import DATASETS, GENERATORS, PROBLEMS, train_test_split
 from models.mlp import (
     ACTIVATIONS,
     FEATURES,
@@ -21,8 +22,8 @@ GRID, NEURON_GRID, DOMAIN = 16, 8, 6.0
 N = 500
 
 
-def _xor_data(seed: int = 1, ratio: float = 0.5):
-    x, y = make_xor(N, 0.0, seed)
+def _data(dataset: str = "xor", seed: int = 1, ratio: float = 0.5, noise: float = 0.0):
+    x, y = GENERATORS[dataset](N, noise, seed)
     return train_test_split(x, y, ratio, seed)
 
 
@@ -46,6 +47,7 @@ def _batch(nets: list[dict], k: int) -> Batch:
         "n_test": lambda n: np.int32(len(n["data"][2])),
         "selector": lambda n: feature_selector(n["features"], len(FEATURES)),
         "activation": lambda n: np.int32(ACTIVATIONS.index(n["arch"].activation)),
+        "problem": lambda n: np.int32(PROBLEMS.index(n["arch"].problem)),
         "batch_size": lambda n: np.int32(n["arch"].batch_size),
         "learning_rate": lambda n: np.float32(n["lr"]),
         "l1": lambda n: np.float32(n.get("l1", 0.0)),
@@ -57,25 +59,54 @@ def _batch(nets: list[dict], k: int) -> Batch:
     return Batch(params=params, masks=masks, k=np.full(len(nets), k, np.int32), **col)
 
 
-def _net(hidden, activation="tanh", batch_size=10, lr=0.1, seed=1, features=("x1", "x2"), **kw):
-    arch = Architecture(len(features), tuple(hidden), activation, batch_size)
+def _net(
+    hidden,
+    activation="tanh",
+    batch_size=10,
+    lr=0.1,
+    seed=1,
+    features=("x1", "x2"),
+    dataset="xor",
+    **kw,
+):
+    problem = next(p for p in PROBLEMS if dataset in DATASETS[p])
+    arch = Architecture(len(features), tuple(hidden), activation, batch_size, problem)
     return {
         "arch": arch,
         "params": init_params(arch, seed),
         "seed": seed,
         "lr": lr,
         "features": list(features),
-        "data": _xor_data(seed),
+        "data": _data(dataset, seed, noise=kw.pop("noise", 0.0)),
         **kw,
     }
+
+
+def _unpadded_forward(params: list, x: np.ndarray, net: dict) -> tf.Tensor:
+    """The output neuron's pre-activation on points `x` `(M, 2)`, one plain network, no masks."""
+    act = {"tanh": tf.tanh, "relu": tf.nn.relu, "sigmoid": tf.sigmoid, "linear": tf.identity}
+    act = act[net["arch"].activation]
+    cols = [FEATURES.index(f) for f in net["features"]]
+    x1, x2 = x[:, 0], x[:, 1]
+    bank = np.stack([x1, x2, x1**2, x2**2, x1 * x2, np.sin(x1), np.sin(x2)], axis=1)
+    z = tf.constant(bank[:, cols])
+    for layer in range(len(params) // 2):
+        z = tf.matmul(z, params[2 * layer]) + params[2 * layer + 1]
+        if layer < len(params) // 2 - 1:
+            z = act(z)
+    return z[:, 0]
+
+
+def _reference_loss(net: dict, z: tf.Tensor, y: np.ndarray) -> tf.Tensor:
+    """Mean cross-entropy of sigmoid(z) (classification) or mean squared error (regression)."""
+    if net["arch"].problem == "regression":
+        return tf.reduce_mean(tf.square(z - y))
+    return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=y, logits=z))
 
 
 def _reference(net: dict, k: int) -> list[np.ndarray]:
     """k steps of plain SGD with tf.GradientTape on the unpadded network, one example set each."""
     arch, (x_tr, y_tr, _, _) = net["arch"], net["data"]
-    act = {"tanh": tf.tanh, "relu": tf.nn.relu, "sigmoid": tf.sigmoid, "linear": tf.identity}
-    act = act[arch.activation]
-    cols = [FEATURES.index(f) for f in net["features"]]
     params = [tf.Variable(p) for p in net["params"]]
     for step in range(net.get("step", 0), net.get("step", 0) + k):
         idx = batch_indices(
@@ -85,29 +116,8 @@ def _reference(net: dict, k: int) -> list[np.ndarray]:
             tf.constant([len(x_tr)]),
             arch.batch_size,
         )[0].numpy()
-        p = x_tr[idx]
-        bank = np.stack(
-            [
-                p[:, 0],
-                p[:, 1],
-                p[:, 0] ** 2,
-                p[:, 1] ** 2,
-                p[:, 0] * p[:, 1],
-                np.sin(p[:, 0]),
-                np.sin(p[:, 1]),
-            ],
-            axis=1,
-        )
-        h = tf.constant(bank[:, cols])
         with tf.GradientTape() as tape:
-            z = h
-            for layer in range(len(params) // 2):
-                z = tf.matmul(z, params[2 * layer]) + params[2 * layer + 1]
-                if layer < len(params) // 2 - 1:
-                    z = act(z)
-            loss = tf.reduce_mean(
-                tf.nn.sigmoid_cross_entropy_with_logits(labels=y_tr[idx], logits=z[:, 0])
-            )
+            loss = _reference_loss(net, _unpadded_forward(params, x_tr[idx], net), y_tr[idx])
             weights = params[0::2]
             loss += net.get("l1", 0.0) * tf.add_n([tf.reduce_sum(tf.abs(w)) for w in weights])
             loss += net.get("l2", 0.0) * tf.add_n([tf.reduce_sum(w**2) for w in weights])
@@ -137,6 +147,88 @@ def test_compiled_steps_equal_gradient_tape_sgd(net: dict) -> None:
     for a, b in zip(got, _reference(net, k), strict=True):
         np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
     assert np.all(np.isfinite(metrics))
+
+
+@pytest.mark.parametrize(
+    "net",
+    [
+        _net([4], "tanh", 10, lr=0.1, dataset="plane"),
+        _net([3, 2], "relu", 7, lr=0.05, l2=0.01, dataset="multi-gaussian", noise=0.2),
+        _net([], "linear", 1, lr=0.02, l1=0.003, step=40, dataset="plane", features=("x1", "x2")),
+        _net(
+            [5, 5],
+            "sigmoid",
+            25,
+            lr=0.3,
+            seed=9,
+            dataset="multi-gaussian",
+            features=("x1_sq", "x2_sq", "sin_x1"),
+        ),
+    ],  # fmt: skip
+    ids=["tanh-4", "relu-3-2-l2", "linear-l1", "sigmoid-5-5"],
+)
+def test_regression_steps_equal_gradient_tape_sgd_on_squared_error(net: dict) -> None:
+    """A regressor's output is linear and its loss the squared error: k compiled steps equal k
+    steps of the tape's gradients of mean((z - y)²), and the metrics are the data's MSE."""
+    k = 12
+    new, metrics, _ = _trainer(net["arch"])(_batch([net], k))
+    got = net["arch"].unpad([p[0] for p in new])
+    want = _reference(net, k)
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
+    x_tr, y_tr, x_te, y_te = net["data"]
+    for column, (x, y) in enumerate([(x_tr, y_tr), (x_te, y_te)]):
+        mse = float(np.mean((_unpadded_forward(want, x, net).numpy() - y) ** 2))
+        assert metrics[0, column] == pytest.approx(mse, rel=1e-4)
+
+
+def test_regression_gradients_are_the_tapes_of_the_squared_error() -> None:
+    """One step at learning rate 1 is minus the gradient itself: compare it entry by entry."""
+    net = _net([3], "tanh", 8, lr=1.0, dataset="multi-gaussian", seed=3)
+    new, _, _ = _trainer(net["arch"])(_batch([net], 1))
+    got = [
+        p - q for p, q in zip(net["params"], net["arch"].unpad([p[0] for p in new]), strict=True)
+    ]
+    params = [tf.Variable(p) for p in net["params"]]
+    x_tr, y_tr = net["data"][:2]
+    idx = batch_indices(
+        tf.constant([3]), tf.constant([0]), tf.constant([8]), tf.constant([N // 2]), 8
+    )
+    with tf.GradientTape() as tape:
+        z = _unpadded_forward(params, x_tr[idx[0].numpy()], net)
+        loss = tf.reduce_mean(tf.square(z - y_tr[idx[0].numpy()]))
+    for a, g in zip(got, tape.gradient(loss, params), strict=True):
+        np.testing.assert_allclose(a, g.numpy(), atol=1e-5, rtol=1e-4)
+        assert np.any(a != 0)
+
+
+def test_classifiers_and_regressors_stack_in_one_call() -> None:
+    """A class mixing both problems trains in one call of one trace, each net as if alone."""
+    nets = [
+        _net([4, 2], lr=0.03),
+        _net([4, 2], lr=0.03, dataset="plane"),
+        _net([6, 1], "relu", lr=0.1, seed=4, dataset="multi-gaussian"),
+        _net([8, 3], "sigmoid", lr=0.3, seed=7, dataset="circle"),
+    ]
+    assert len({n["arch"].shape for n in nets}) == 1
+    new, metrics, frames = _trainer(nets[0]["arch"])(_batch(nets, 9))
+    for i, net in enumerate(nets):
+        got = net["arch"].unpad([p[i] for p in new])
+        for a, b in zip(got, _reference(net, 9), strict=True):
+            np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
+    assert np.all(np.isfinite(metrics))
+    # The output grid: a classifier's probability, a regressor's value mapped from [-1, 1].
+    pts = grid_points(GRID, DOMAIN)
+    for i in (0, 1):
+        z = _unpadded_forward(nets[i]["arch"].unpad([p[i] for p in new]), pts, nets[i]).numpy()
+        share = 1 / (1 + np.exp(-z)) if i == 0 else (np.clip(z, -1, 1) + 1) / 2
+        np.testing.assert_allclose(frames[i, : GRID**2], np.round(share * 255), atol=1)
+
+
+def test_a_linear_regressor_learns_the_plane() -> None:
+    net = _net([], "linear", 10, lr=0.01, dataset="plane")
+    _, metrics, _ = _trainer(net["arch"])(_batch([net], 3000))
+    assert metrics[0, 1] < 0.01  # test MSE: the plane is (x1 + x2) / 10, clipped
 
 
 def test_stacked_networks_train_independently() -> None:

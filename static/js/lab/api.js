@@ -23,18 +23,20 @@ export function describeError(detail, fallback) {
 }
 
 /**
- * Sends a request and reads its JSON answer.
+ * Sends a request and reads its answer: JSON, or as `read` reads it (a file's bytes).
  * @returns {Promise<object>} the answer.
- * @throws {Error} with the server's message, and `status` the HTTP status, when not OK.
+ * @throws {Error} with the server's message, `status` the HTTP status and `retryAfter` the seconds
+ *   its Retry-After header asks to wait (a 503 while a model loads, a full queue) or null.
  */
-async function request(url, init = {}) {
+async function request(url, init = {}, read = (response) => response.json().catch(() => null)) {
   const response = await fetch(url, init);
-  const data = await response.json().catch(() => null);
   if (!response.ok) {
+    const data = await response.json().catch(() => null);
     const message = describeError(data?.detail, response.statusText || `HTTP ${response.status}`);
-    throw Object.assign(Error(message), { status: response.status });
+    const retryAfter = Number(response.headers.get("retry-after")) || null;
+    throw Object.assign(Error(message), { status: response.status, retryAfter });
   }
-  return data;
+  return read(response);
 }
 
 /** GETs `url`'s JSON answer. */
@@ -46,6 +48,13 @@ export const postJSON = (url, body) => request(url, {
   headers: { "content-type": "application/json" },
   body: JSON.stringify(body),
 });
+
+/** POSTs `body` as JSON to `url`; resolves to the answer's bytes, a Blob (a file to download). */
+export const postForBlob = (url, body) => request(url, {
+  method: "POST",
+  headers: { "content-type": "application/json" },
+  body: JSON.stringify(body),
+}, (response) => response.blob());
 
 /** POSTs a file's bytes as they are (an upload); resolves to the JSON answer. */
 export const postFile = (url, file) => request(url, { method: "POST", body: file });

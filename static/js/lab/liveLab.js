@@ -22,7 +22,7 @@ const newSession = () => ({ sent: 0, newest: -1, running: false, lastState: null
  * - `resetViews()`: a new connection is a new server session, untrained;
  * - `onFrame(frame, bytes)`: every fresh frame (e.g. a loss chart's point);
  * - `draw(frame, bytes)`: the newest frame, at most once per display refresh;
- * and may implement `onData(message)` and `constrain(changes)`.
+ * and may implement `onData(message)`, `constrain(changes)` and `countsError(field)`.
  */
 export class LiveLab {
   /**
@@ -129,6 +129,20 @@ export class LiveLab {
     this.outbox = { changes: {}, timer: null, lastSent: performance.now() };
   }
 
+  /**
+   * Sends a message other than `config` that the server also counts in `version` (mlp's
+   * `set_weight`): frames from before it are stale once its `state` comes back.
+   */
+  sendCounted(message) {
+    this.flushConfig();
+    if (this.socket?.send(message)) this.session.sent += 1;
+  }
+
+  /** Whether an `error` naming `field` answers a counted message: the config's fields here. */
+  countsError(field) {
+    return this.isWire(field);
+  }
+
   togglePlay() {
     const { PLAY, PAUSE } = this.protocol.CLIENT_MESSAGES;
     this.session.running = !this.session.running;
@@ -160,7 +174,7 @@ export class LiveLab {
       case FRAME: return this.receiveFrame(message, bytes);
       case ERROR:
         // A rejected config is not counted in `version`: stop waiting for it, show what runs.
-        if (message.field && this.isWire(message.field)) {
+        if (message.field && this.countsError(message.field)) {
           this.session.sent -= 1;
           this.adoptServerConfig();
         }

@@ -1,5 +1,6 @@
 // The parts of templates/base.html every lab shares: its error banner, its status line, the copy-link
-// button and presentation mode (large type and a projector or dark theme, for a class).
+// button, presentation mode (large type and a projector or dark theme, for a class) and the controls
+// an instructor hides for a lesson (the Customise button).
 
 export const $ = (id) => document.getElementById(id);
 
@@ -74,9 +75,105 @@ export function showPresentation({ present, theme }) {
   const was = root.classList.contains("present");
   root.classList.toggle("present", present);
   root.dataset.theme = theme;
-  // The drawings size themselves from CSS variables: tell them the page changed.
-  if (was !== present || root.dataset.shownTheme !== theme) window.dispatchEvent(new Event("resize"));
+  // The drawings size and colour themselves from CSS variables: tell them the page changed.
+  const newTheme = root.dataset.shownTheme !== theme;
+  if (was !== present || newTheme) window.dispatchEvent(new Event("resize"));
+  if (newTheme) window.dispatchEvent(new Event(THEME_CHANGE));
   root.dataset.shownTheme = theme;
+}
+
+/** The event on `window` after the theme changed (views whose colours come from CSS redraw). */
+export const THEME_CHANGE = "themechange";
+
+/** Elements that cannot hold a hide/show button: it goes right after them. */
+const LEAF = new Set(["INPUT", "SELECT", "TEXTAREA", "BUTTON"]);
+
+/**
+ * The control groups a lesson can hide, by name, in document order: each `[data-control="name"]`
+ * element, and each `[data-prop]` control outside those with what shows it — the <label> around
+ * it or the one `for` it, or the button group (role="group") it belongs to.
+ * @param {HTMLElement} root
+ * @returns {Map<string, HTMLElement[]>} each group's elements, in document order.
+ */
+export function controlGroups(root) {
+  const groups = new Map();
+  const add = (name, el) => {
+    const list = groups.get(name) ?? [];
+    if (!list.includes(el)) list.push(el);
+    groups.set(name, list);
+  };
+  for (const el of root.querySelectorAll("[data-control], [data-prop]")) {
+    if (el.dataset.control) add(el.dataset.control, el);
+    else if (!el.closest("[data-control]")) {
+      const box = el.closest("label, [role=group]");
+      const label = el.id ? root.querySelector(`label[for="${CSS.escape(el.id)}"]`) : null;
+      for (const part of box ? [box] : [label, el]) if (part) add(el.dataset.prop, part);
+    }
+  }
+  return groups;
+}
+
+/**
+ * Hides the control groups a lesson does without (TF Playground's "use it in classroom"). The
+ * Customise button gives each group a Hide/Show button; `onChange(names)` reports the new hidden
+ * set, which the link keeps (lab/state.js's `hide`); `show(names)` shows a hidden set.
+ */
+export class ControlHider {
+  /**
+   * @param {HTMLElement|null} root Where the controls are (a page without a lab has none).
+   * @param {(hidden: string[]) => void} onChange
+   */
+  constructor(root, onChange) {
+    this.groups = root ? controlGroups(root) : new Map();
+    this.names = [...this.groups.keys()];
+    this.hidden = [];
+    this.onChange = onChange;
+    this.toggles = [];
+    this.button = $("customise");
+    this.button?.addEventListener("click", () => this.customise(!this.toggles.length));
+    if (this.button) this.button.disabled = !this.names.length; // off until the lab has started
+  }
+
+  show(hidden) {
+    this.hidden = hidden;
+    for (const [name, elements] of this.groups) {
+      for (const el of elements) el.classList.toggle("control-hidden", hidden.includes(name));
+    }
+    for (const toggle of this.toggles) this.label(toggle);
+  }
+
+  /** Customise mode: hidden groups show faded, each group with its Hide/Show button. */
+  customise(on) {
+    document.documentElement.classList.toggle("customise", on);
+    this.button.setAttribute("aria-pressed", String(on));
+    this.button.textContent = on ? "✓ Done" : "Customise";
+    for (const toggle of this.toggles) toggle.remove();
+    this.toggles = on ? [...this.groups].map(([name, [first]]) => this.addToggle(name, first)) : [];
+  }
+
+  addToggle(name, host) {
+    const toggle = document.createElement("button");
+    Object.assign(toggle, { type: "button", className: "hide-toggle" });
+    toggle.dataset.hide = name;
+    toggle.addEventListener("click", (e) => {
+      e.preventDefault(); // inside a <label>: not a click on its control
+      const hide = !this.hidden.includes(name);
+      this.onChange(this.names.filter((n) => (n === name ? hide : this.hidden.includes(n))));
+    });
+    if (LEAF.has(host.tagName)) {
+      toggle.classList.add("beside");
+      host.after(toggle);
+    } else host.append(toggle);
+    this.label(toggle);
+    return toggle;
+  }
+
+  label(toggle) {
+    const hidden = this.hidden.includes(toggle.dataset.hide);
+    toggle.textContent = hidden ? "Show" : "Hide";
+    toggle.classList.toggle("hidden-group", hidden);
+    toggle.setAttribute("aria-label", `${toggle.textContent} ${toggle.dataset.hide.replaceAll("_", " ")}`);
+  }
 }
 
 /** Whether a key press belongs to the control that has focus (typing, choosing) and not to the page. */

@@ -1,7 +1,7 @@
 // Every lab's state ⇄ the URL hash, driven by one declarative PROPS table per lab (as TF Playground's
 // state.ts), so a copied link reproduces the same experiment. Hash names are the wire's snake_case
 // names. This is the only module that reads or writes location.hash.
-import { $, copyLink, isForControl, showPresentation } from "./page.js";
+import { $, ControlHider, copyLink, isForControl, showPresentation } from "./page.js";
 
 /** How a prop's value is written in the hash and checked when read. */
 export const Type = Object.freeze({
@@ -14,10 +14,15 @@ export const Type = Object.freeze({
   NUMBERS: "numbers",   // comma-separated numbers, `length` [min, max] items; `integer`: each an INT
 });
 
-/** Props every lab has, written only when set: presentation mode for a projector, and the theme. */
-const COMMON_PROPS = [
+/**
+ * Props every lab has, written only when set: presentation mode for a projector, the theme, and the
+ * controls hidden for a lesson (`hide=noise,batch_size`: the names of the page's control groups,
+ * lab/page.js's `controlGroups`, known once the page is there).
+ */
+const commonProps = (groups) => [
   { name: "present", type: Type.BOOLEAN, default: false, omitDefault: true },
   { name: "theme", type: Type.ENUM, options: ["light", "dark"], default: "light", omitDefault: true },
+  { name: "hide", type: Type.LIST, options: groups, length: [0, groups.length], default: [], omitDefault: true },
 ];
 /** Keys that switch a common prop: P presentation mode, D the dark theme. */
 const KEYS = {
@@ -106,10 +111,12 @@ export function parseHash(props, hash) {
   return { state, rejected };
 }
 
+const sameValue = (a, b) => a === b || JSON.stringify(a) === JSON.stringify(b);
+
 /** The hash (without "#") that parseHash reads back into `state`; a null value is left out. */
 export function serializeHash(props, state) {
   const unset = (p) => state[p.name] === null || state[p.name] === undefined ||
-    (p.omitDefault && state[p.name] === p.default);
+    (p.omitDefault && sameValue(state[p.name], p.default));
   return props.filter((p) => !unset(p))
     .map((p) => `${p.name}=${formatValue(state[p.name], p.digits)}`).join("&");
 }
@@ -129,14 +136,16 @@ export function configProps({ CONFIG_DEFAULTS, LIMITS }, props) {
 
 /**
  * A lab's state in the page's URL: read at load and when the user edits the URL, written as it
- * changes. It also keeps the props every lab shares (presentation mode, theme), switched by their
- * keys, and copies the link.
+ * changes. It also keeps the props every lab shares (presentation mode, theme, hidden controls),
+ * switched by their keys and the Customise button, and copies the link.
  */
 export class LinkState {
   /** @param {object[]} props The lab's PROPS table; the props every lab shares are added. */
   constructor(props) {
-    this.props = [...props, ...COMMON_PROPS];
-    this.common = defaultState(COMMON_PROPS);
+    this.hider = new ControlHider($("lab"), (hide) => this.setCommon({ hide }));
+    this.commonProps = commonProps(this.hider.names);
+    this.props = [...props, ...this.commonProps];
+    this.common = defaultState(this.commonProps);
     this.current = {};
     this.timer = null;
     $("copy-link").addEventListener("click", () => copyLink(() => this.write(this.current)));
@@ -151,7 +160,7 @@ export class LinkState {
   read() {
     const read = parseHash(this.props, location.hash);
     this.current = read.state;
-    this.setCommon(Object.fromEntries(COMMON_PROPS.map((p) => [p.name, read.state[p.name]])), false);
+    this.setCommon(Object.fromEntries(this.commonProps.map((p) => [p.name, read.state[p.name]])), false);
     return read;
   }
 
@@ -177,6 +186,7 @@ export class LinkState {
   setCommon(changes, write = true) {
     Object.assign(this.common, changes);
     showPresentation(this.common);
+    this.hider.show(this.common.hide);
     if (write) this.write(this.current);
   }
 }

@@ -1,20 +1,23 @@
 // The "Multi-layer networks" lab page: the LiveLab base with this lab's props and views — the
-// network drawing, the decision boundary and the loss chart.
+// network drawing (weights to read and set by hand), the output over the plane (or a hovered
+// neuron's picture, enlarged) and the loss chart — for classification and regression.
 import { LiveLab } from "../lab/liveLab.js";
 import { $ } from "../lab/page.js";
 import { Type, configProps } from "../lab/state.js";
 import * as protocol from "../protocol/mlp.js";
 import { LineChart } from "../views/lineChart.js";
 import { Heatmap } from "./mlp/heatmap.js";
-import { NetworkView } from "./mlp/network.js";
+import { FEATURE_LABELS, NetworkView } from "./mlp/network.js";
 
 const {
-  ACTIVATIONS, DATASETS, FEATURES, MAX_LAYERS, MAX_NEURONS, MAX_STEPS_PER_FRAME, REGULARIZATIONS, SPEEDS,
+  ACTIVATIONS, CLIENT_MESSAGES, DATASETS, FEATURES, MAX_LAYERS, MAX_NEURONS, MAX_STEPS_PER_FRAME,
+  PROBLEMS, REGULARIZATIONS, SPEEDS,
 } = protocol;
 
 /** Every setting of the page: the MlpConfig fields, then what only the page (and the link) holds. */
 const PROPS = configProps(protocol, [
-  { name: "dataset", type: Type.ENUM, options: DATASETS },
+  { name: "problem", type: Type.ENUM, options: PROBLEMS },
+  { name: "dataset", type: Type.ENUM, options: Object.values(DATASETS).flat() },
   { name: "noise", type: Type.NUMBER },
   { name: "train_ratio", type: Type.NUMBER },
   { name: "features", type: Type.LIST, options: FEATURES },
@@ -41,6 +44,8 @@ const NOTES = {
 
 /** The training loss this many times where it started: the learning rate is too large. */
 const UNSTABLE_RISE = 1.25;
+/** The fields of a `set_weight`: an error naming one answers it (docs/protocol.md). */
+const SET_WEIGHT_FIELDS = ["layer", "from", "to", "value"];
 
 const formatLoss = (v) => (v === null ? "—" : v.toFixed(3));
 const formatAccuracy = (v) => (v === null ? "" : `${Math.round(v * 100)} % right`);
@@ -98,13 +103,39 @@ class MlpLab extends LiveLab {
       fontSize: 15,
       margin: { l: 56, r: 12, t: 30, b: 44 },
     });
+    this.grids = null; // the last frame's pictures: the output's and each drawn neuron's
+    this.focused = null; // the neuron or feature whose picture the big heatmap shows instead
     this.network = new NetworkView($("network"), {
       onToggleFeature: (f) => this.toggleFeature(f),
       onLayerSize: (l, n) => this.set({ hidden: this.state.hidden.map((h, i) => (i === l ? n : h)) }),
+      onSetWeight: (layer, from, to, value) => this.sendCounted({
+        type: CLIENT_MESSAGES.SET_WEIGHT, layer, from, to, value,
+      }),
+      onFocusNeuron: (neuron) => {
+        this.focused = neuron;
+        this.showHeatmap();
+      },
     });
     $("add-layer").addEventListener("click", () => this.set({ hidden: [...this.state.hidden, NEW_LAYER_SIZE] }));
     $("remove-layer").addEventListener("click", () => this.set({ hidden: this.state.hidden.slice(0, -1) }));
     this.start();
+  }
+
+  /**
+   * A data set belongs to one problem: a data set chosen alone brings its problem, a problem chosen
+   * alone its first data set (the server does the same, docs/protocol.md).
+   */
+  constrain(changes) {
+    const next = { ...this.state, ...changes };
+    if (DATASETS[next.problem].includes(next.dataset)) return changes;
+    if ("dataset" in changes && !("problem" in changes)) {
+      return { ...changes, problem: PROBLEMS.find((p) => DATASETS[p].includes(next.dataset)) };
+    }
+    return { ...changes, dataset: DATASETS[next.problem][0] };
+  }
+
+  countsError(field) {
+    return super.countsError(field) || SET_WEIGHT_FIELDS.includes(field);
   }
 
   toggleFeature(name) {
@@ -115,20 +146,23 @@ class MlpLab extends LiveLab {
 
   resetViews() {
     this.lastStep = -1;
+    this.grids = null;
     this.showUnstable(null);
     this.chart.reset();
     this.heatmap.reset();
     this.network.reset();
   }
 
-  onData({ train, test, domain }) {
-    this.heatmap.update({ train, test, domain });
+  onData({ train, test, domain, problem }) {
+    this.heatmap.update({ train, test, domain, problem });
   }
 
   onFrame(frame) {
-    if (frame.step < this.lastStep) {
+    // A new run (a restart, or a change the server applied before training): a new history.
+    if (frame.step === 0 || frame.step < this.lastStep) {
       this.chart.reset();
       this.showUnstable(null);
+      this.lastStep = -1;
     }
     if (frame.step !== this.lastStep) {
       this.chart.append(frame.epoch, [frame.loss, frame.test_loss]);
@@ -158,7 +192,9 @@ class MlpLab extends LiveLab {
     if (frame.layers[0] === this.state.features.length) {
       this.neuronLines = firstLayerLines(this.state.features, frame);
     }
-    this.showLines({ grid: outputGrid, size: frame.grid_size, domain: frame.domain });
+    this.grids = { outputGrid, neuronGrids, size: frame.grid_size, neuronSize: frame.neuron_grid_size };
+    this.showLines({ domain: frame.domain });
+    this.showHeatmap();
     $("epoch").textContent = Math.floor(frame.epoch).toLocaleString("en");
     $("step-count").textContent = frame.step.toLocaleString("en");
     $("train-loss").textContent = frame.diverged ? "diverged" : formatLoss(frame.loss);
@@ -167,9 +203,30 @@ class MlpLab extends LiveLab {
     $("test-accuracy").textContent = frame.diverged ? "" : formatAccuracy(frame.test_accuracy);
   }
 
+  /** The big heatmap: the output, or the picture of the neuron or feature the pointer is on. */
+  showHeatmap() {
+    const { grids, focused } = this;
+    const neuron = focused && "layer" in focused ? grids?.neuronGrids[focused.layer]?.[focused.index] : null;
+    let caption = "";
+    if (focused?.feature) {
+      const { featureGrids, featureGridSize } = this.network;
+      this.heatmap.update({ grid: featureGrids[focused.feature], size: featureGridSize });
+      caption = `feature ${FEATURE_LABELS[focused.feature]}`;
+    } else if (neuron) {
+      this.heatmap.update({ grid: neuron, size: grids.neuronSize });
+      caption = `neuron ${focused.index + 1} of layer ${focused.layer + 1}`;
+    } else if (grids) this.heatmap.update({ grid: grids.outputGrid, size: grids.size });
+    else this.heatmap.reset();
+    $("heatmap-shows").textContent = caption && `· ${caption}`;
+  }
+
   showState() {
-    const { hidden } = this.state;
+    const { hidden, problem } = this.state;
     this.network.setArchitecture(this.state);
+    for (const button of document.querySelectorAll("[data-prop=dataset]")) {
+      button.hidden = !DATASETS[problem].includes(button.dataset.value);
+    }
+    for (const el of document.querySelectorAll("[data-problem]")) el.hidden = el.dataset.problem !== problem;
     this.heatmap.update({ showTest: this.state.show_test });
     this.showLines();
     $("layer-count").value = `${hidden.length} hidden layer${hidden.length === 1 ? "" : "s"}`;

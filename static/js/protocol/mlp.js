@@ -4,7 +4,8 @@
 
 /** Message types the page sends (CLIENT_MESSAGES' `type` literals). */
 export const CLIENT_MESSAGES = Object.freeze({
-  "CONFIG": "config", "PLAY": "play", "PAUSE": "pause", "STEP": "step", "RESET": "reset"
+  "CONFIG": "config", "PLAY": "play", "PAUSE": "pause", "STEP": "step", "RESET": "reset",
+  "SET_WEIGHT": "set_weight"
 });
 
 /** Message types the server sends (SERVER_MESSAGES' `type` literals). */
@@ -12,7 +13,13 @@ export const SERVER_MESSAGES = Object.freeze({
   "STATE": "state", "DATA": "data", "FRAME": "frame", "ERROR": "error"
 });
 
-export const DATASETS = Object.freeze(["xor", "circle", "gauss", "spiral"]);
+/** What the network learns: labels 0/1 (a sigmoid output) or a value in [-1, 1] (a linear one). */
+export const PROBLEMS = Object.freeze(["classification", "regression"]);
+/** Each problem's data sets, in the order the page lists them. */
+export const DATASETS = Object.freeze({
+  "classification": ["xor", "circle", "gauss", "spiral"],
+  "regression": ["plane", "multi-gaussian"]
+});
 export const FEATURES = Object.freeze(["x1", "x2", "x1_sq", "x2_sq", "x1x2", "sin_x1", "sin_x2"]);
 export const ACTIVATIONS = Object.freeze(["tanh", "relu", "sigmoid", "linear"]);
 export const REGULARIZATIONS = Object.freeze(["none", "l1", "l2"]);
@@ -23,9 +30,12 @@ export const MAX_LAYERS = 6;
 export const MAX_NEURONS = 50;
 export const MAX_STEPS_PER_FRAME = 10000;
 export const MAX_SEED = 2147483647;
+/** |value| of a `set_weight` at most this. */
+export const MAX_WEIGHT = 100;
 
 /** Every MlpConfig field with the default a new session starts from. */
 export const CONFIG_DEFAULTS = Object.freeze({
+  "problem": "classification",
   "dataset": "xor",
   "noise": 0.0,
   "train_ratio": 0.5,

@@ -4,23 +4,54 @@
 // - `append(x, ys)` adds one point per series of a growing history (a live loss curve), redrawn at a
 //   bounded rate and thinned as it grows, so a long run costs the same as a short one.
 // Marks are vertical lines (the current step, a critical rate, where a run diverged); crosses are
-// red ✕ where a run diverged, with a label.
+// red ✕ where a run diverged, with a label. Its background, text and grid follow the page's theme
+// (CSS variables --bg, --ink, --muted, --grid), redrawn when it changes.
+import { THEME_CHANGE } from "../lab/page.js";
 
 /** Points kept per series of a history; past this every other point is dropped, later ones sampled. */
 const MAX_POINTS = 500;
 /** A history redraws at most once per this many milliseconds, however fast points arrive. */
 const REDRAW_MS = 150;
+/** The light theme's ink: a series or mark of this colour is drawn in the theme's --ink. */
 const INK = "#1b1f24";
+const MUTED = "#57606a";
 const DIVERGED = "#b42318";
 const CONFIG = { displayModeBar: false, responsive: true };
 
+/** The theme's colours, from the page's CSS variables (light values where one is unset). */
+function themeColors() {
+  const css = getComputedStyle(document.documentElement);
+  const read = (name, light) => css.getPropertyValue(name).trim() || light;
+  return { bg: read("--bg", "#fff"), ink: read("--ink", INK), muted: read("--muted", MUTED), grid: read("--grid", "#eee") };
+}
+
 /**
- * A Plotly axis from its spec: {title, log, category, fromZero, range, hidden}.
+ * A colour as drawn in the theme: the ink (and "var(--ink)") follows it, as does any "var(--name)";
+ * other colours are the data's own and stay.
+ */
+function themed(color, theme) {
+  if (color === INK) return theme.ink;
+  const variable = /^var\((--[\w-]+)\)$/.exec(color ?? "");
+  if (!variable) return color;
+  return getComputedStyle(document.documentElement).getPropertyValue(variable[1]).trim() || color;
+}
+
+/** `#rrggbb` as rgba with `alpha`, for a label's backdrop; other colours as they are. */
+function translucent(color, alpha) {
+  const hex = /^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(color);
+  return hex ? `rgba(${hex.slice(1).map((h) => parseInt(h, 16)).join(",")},${alpha})` : color;
+}
+
+/**
+ * A Plotly axis from its spec: {title, log, category, fromZero, range, hidden}, in the theme's colours.
  * @param {object} spec
  */
-function axis({ title, log = false, category = false, fromZero = false, range, hidden = false }) {
+function axis({ title, log = false, category = false, fromZero = false, range, hidden = false }, theme) {
   return {
     title: { text: title },
+    gridcolor: theme.grid,
+    linecolor: theme.grid,
+    tickcolor: theme.muted,
     type: log ? "log" : category ? "category" : "-",
     ...(log ? { exponentformat: "power" } : {}),
     ...(fromZero ? { rangemode: "tozero" } : {}),
@@ -32,20 +63,21 @@ function axis({ title, log = false, category = false, fromZero = false, range, h
 }
 
 /** A Plotly trace of one series: {name, x, y, color, dash, width, markers, bars, colors, labels, hover}. */
-function trace(s) {
+function trace(s, theme) {
   if (s.x.length !== s.y.length) throw Error(`series ${s.name ?? ""}: one y per x`);
+  const color = themed(s.color ?? INK, theme);
   if (s.bars) {
     return {
       type: "bar", name: s.name, x: s.x, y: s.y,
-      marker: { color: s.colors ?? s.color },
+      marker: { color: s.colors?.map((c) => themed(c, theme)) ?? color },
       text: s.labels, textposition: "outside", textfont: { size: 14 }, cliponaxis: false,
       hovertemplate: s.hover,
     };
   }
   return {
     type: "scatter", mode: s.markers ? "lines+markers" : "lines", name: s.name, x: s.x, y: s.y,
-    line: { color: s.color ?? INK, width: s.width ?? 2.5, dash: s.dash ?? "solid" },
-    marker: { color: s.color ?? INK, size: s.markers === true ? 7 : s.markers },
+    line: { color, width: s.width ?? 2.5, dash: s.dash ?? "solid" },
+    marker: { color, size: s.markers === true ? 7 : s.markers },
     connectgaps: false,
     hovertemplate: s.hover,
     ...(s.name ? {} : { showlegend: false }),
@@ -68,10 +100,12 @@ export class LineChart {
     this.margin = { l: 60, r: 16, t: legend === "top" ? 30 : 10, b: 44, ...margin };
     this.timer = null;
     this.revision = 0;
+    this.shown = null; // what `update` drew last, redrawn in the colours of a new theme
     // Plotly's `responsive` follows the window only; panels also change width when the layout does.
     new ResizeObserver(() => {
       if (element.data && element.offsetParent !== null) window.Plotly.Plots.resize(element);
     }).observe(element);
+    window.addEventListener(THEME_CHANGE, () => this.update(this.shown));
     this.reset();
   }
 
@@ -91,28 +125,33 @@ export class LineChart {
    *   crosses: ✕ marks [{x, y, label, side: "left"|"right", hover}]; x, y: axis specs changed
    *   from the constructor's (a log scale turned on).
    */
-  update({ series, marks = [], crosses = [], x = {}, y = {} }) {
+  update(data) {
+    this.shown = data;
+    const { series, marks = [], crosses = [], x = {}, y = {} } = data;
+    const theme = themeColors();
     const xAxis = { ...this.options.x, ...x };
     const yAxis = { ...this.options.y, ...y };
     const empty = series.every((s) => s.y.length === 0);
     const hint = empty && this.options.hint;
-    const traces = [...series.map(trace), ...crosses.map(crossTrace)];
+    const traces = [...series.map((s) => trace(s, theme)), ...crosses.map(crossTrace)];
     const layout = {
       datarevision: ++this.revision,
-      font: this.font,
+      font: { ...this.font, color: theme.ink },
+      paper_bgcolor: theme.bg,
+      plot_bgcolor: theme.bg,
       margin: this.margin,
       ...(this.options.height ? { height: this.options.height } : {}),
       showlegend: Boolean(this.options.legend),
       legend: this.options.legend === "top"
         ? { orientation: "h", x: 1, xanchor: "right", y: 1, yanchor: "bottom" }
         : { orientation: "h", y: -0.32 },
-      xaxis: axis({ ...xAxis, hidden: Boolean(hint) }),
-      yaxis: axis({ ...yAxis, hidden: Boolean(hint) }),
-      shapes: marks.map(markShape),
+      xaxis: axis({ ...xAxis, hidden: Boolean(hint) }, theme),
+      yaxis: axis({ ...yAxis, hidden: Boolean(hint) }, theme),
+      shapes: marks.map((m) => markShape(m, theme)),
       annotations: [
-        ...marks.filter((m) => m.label).map((m) => markLabel(m, xAxis.log)),
-        ...crosses.filter((c) => c.label).map((c) => crossLabel(c, xAxis.log, yAxis.log)),
-        ...(hint ? [hintLabel(hint)] : []),
+        ...marks.filter((m) => m.label).map((m) => markLabel(m, xAxis.log, theme)),
+        ...crosses.filter((c) => c.label).map((c) => crossLabel(c, xAxis.log, yAxis.log, theme)),
+        ...(hint ? [hintLabel(hint, theme)] : []),
       ],
     };
     window.Plotly.react(this.element, traces, layout, CONFIG);
@@ -159,18 +198,19 @@ export class LineChart {
   }
 }
 
-function markShape({ x, color = "#57606a", dash = "dot", width = 2 }) {
-  return { type: "line", x0: x, x1: x, yref: "paper", y0: 0, y1: 1, line: { color, dash, width } };
+function markShape({ x, color = MUTED, dash = "dot", width = 2 }, theme) {
+  const line = { color: color === MUTED ? theme.muted : themed(color, theme), dash, width };
+  return { type: "line", x0: x, x1: x, yref: "paper", y0: 0, y1: 1, line };
 }
 
 /** Where an annotation sits on an axis: Plotly places them by log10 of the value on a log axis. */
 const onAxis = (v, log) => (log ? Math.log10(v) : v);
 
-function markLabel({ x, label, color = INK, labelAt = "middle" }, logX) {
+function markLabel({ x, label, color = INK, labelAt = "middle" }, logX, theme) {
   const top = labelAt === "top";
   return {
     x: onAxis(x, logX), yref: "paper", y: top ? 1 : 0.5, yanchor: top ? "bottom" : "middle", xanchor: top ? "center" : "right",
-    text: label, showarrow: false, font: { color }, bgcolor: top ? "rgba(0,0,0,0)" : "#fff",
+    text: label, showarrow: false, font: { color: themed(color, theme) }, bgcolor: top ? "rgba(0,0,0,0)" : theme.bg,
   };
 }
 
@@ -184,17 +224,17 @@ function crossTrace({ x, y, hover, size = 20 }) {
 }
 
 /** A ✕'s label beside it, on the side with room. */
-function crossLabel({ x, y, label, side = "right" }, logX, logY) {
+function crossLabel({ x, y, label, side = "right" }, logX, logY, theme) {
   return {
     x: onAxis(x, logX), y: onAxis(y, logY), text: label, showarrow: false,
     xanchor: side === "left" ? "right" : "left", xshift: side === "left" ? -12 : 12,
-    font: { color: DIVERGED, size: 15 }, bgcolor: "rgba(255,255,255,.85)",
+    font: { color: DIVERGED, size: 15 }, bgcolor: translucent(theme.bg, 0.85),
   };
 }
 
-function hintLabel(text) {
+function hintLabel(text, theme) {
   return {
     text, showarrow: false, xref: "paper", yref: "paper", x: 0.5, y: 0.5,
-    font: { size: 18, color: "#57606a" },
+    font: { size: 18, color: theme.muted },
   };
 }

@@ -1,7 +1,7 @@
 // A square picture of the input plane [-domain, domain]²: the output's uint8 grid painted as a
 // colour map (views/grid.js), the data points and the neurons' separation lines drawn on a second
-// canvas on top.
-import { clipLine, colorScale, cssColor, paintGrid } from "../../views/grid.js";
+// canvas on top. Points are coloured by class, or for regression by their value on the same scale.
+import { clipLine, colorScale, cssColor, mix, paintGrid } from "../../views/grid.js";
 
 /** Colour of grid value 128 (p = 0.5, activation 0), between the two class colours. */
 const MID_COLOR = [247, 247, 247];
@@ -12,10 +12,18 @@ const PX = Object.freeze({
 const LABEL_FONT = "bold 14px 'DejaVu Sans', sans-serif";
 const PRESENT_LABEL_FONT = "bold 22px 'DejaVu Sans', sans-serif";
 const INK = "#1b1f24";
+/** A regression point's outline: its fill can be as pale as the background. */
+const VALUE_OUTLINE = "#57606a";
 
 /** The decision picture's colours: p = 0 orange (--neg), p = 0.5 near white, p = 1 blue (--pos). */
 export function classScale(strength = 1) {
   return colorScale({ low: cssColor("--neg"), mid: MID_COLOR, high: cssColor("--pos"), strength });
+}
+
+/** A value in [-1, 1] as the CSS colour of the full-strength scale (-1 orange, 0 pale, +1 blue). */
+function valueColor(v, low, high) {
+  const t = Math.max(-1, Math.min(1, v));
+  return `rgb(${mix(MID_COLOR, t < 0 ? low : high, Math.abs(t)).join(",")})`;
 }
 
 /**
@@ -23,7 +31,8 @@ export function classScale(strength = 1) {
  *
  * `update(data)` takes any subset of
  * - `grid`: Uint8Array of `size`² values (docs/protocol.md layout), and `size`;
- * - `train`, `test`: arrays of [x1, x2, label] (label 0/1); `showTest`: draw the test points too;
+ * - `train`, `test`: arrays of [x1, x2, label]; `problem`: "classification" (labels 0/1) or
+ *   "regression" (values in [-1, 1]); `showTest`: draw the test points too;
  * - `lines`: [{w: [w1, w2], b, label}] drawn where w·x + b = 0, with an arrow to the positive side;
  * - `domain`: half-width of the plane.
  * What is left out keeps its previous value.
@@ -36,14 +45,15 @@ export class Heatmap {
   constructor(element, { domain = 6, strength = 0.65 } = {}) {
     this.element = element;
     this.scale = classScale(strength);
-    this.classColors = [cssColor("--neg"), cssColor("--pos")].map((rgb) => `rgb(${rgb.join(",")})`);
+    this.ends = [cssColor("--neg"), cssColor("--pos")];
+    this.classColors = this.ends.map((rgb) => `rgb(${rgb.join(",")})`);
     this.grid = document.createElement("canvas");
     this.grid.className = "heatmap-grid";
     this.overlay = document.createElement("canvas");
     this.overlay.className = "heatmap-overlay";
     this.overlay.setAttribute("aria-hidden", "true");
     element.append(this.grid, this.overlay);
-    this.data = { domain, train: [], test: [], showTest: false, lines: [] };
+    this.data = { domain, train: [], test: [], problem: "classification", showTest: false, lines: [] };
     new ResizeObserver(() => this.drawOverlay()).observe(element);
     this.reset();
   }
@@ -51,7 +61,7 @@ export class Heatmap {
   update(data) {
     Object.assign(this.data, data);
     if (data.grid) paintGrid(this.grid, data.size, data.grid, this.scale);
-    if (["train", "test", "showTest", "lines", "domain"].some((k) => k in data)) this.drawOverlay();
+    if (["train", "test", "problem", "showTest", "lines", "domain"].some((k) => k in data)) this.drawOverlay();
   }
 
   /** Blank background (p = 0.5 everywhere) and no lines; the points stay. */
@@ -74,7 +84,8 @@ export class Heatmap {
     ctx.clearRect(0, 0, w, h);
     const d = this.data.domain;
     const toPx = ([x1, x2]) => [((x1 + d) / (2 * d)) * w, ((d - x2) / (2 * d)) * h];
-    this.drawPoints(ctx, this.data.train, toPx, "#fff", 1);
+    const regression = this.data.problem === "regression";
+    this.drawPoints(ctx, this.data.train, toPx, regression ? VALUE_OUTLINE : "#fff", 1);
     if (this.data.showTest) this.drawPoints(ctx, this.data.test, toPx, INK, this.px.testOutline);
     const { lines } = this.data;
     const shapes = lines.map((line, i) => this.lineShape(line, toPx, d, i, lines.length))
@@ -87,11 +98,14 @@ export class Heatmap {
   drawPoints(ctx, points, toPx, outline, outlineWidth) {
     ctx.lineWidth = outlineWidth;
     ctx.strokeStyle = outline;
+    const fill = this.data.problem === "regression"
+      ? (label) => valueColor(label, ...this.ends)
+      : (label) => this.classColors[label];
     for (const p of points) {
       const [x, y] = toPx(p);
       ctx.beginPath();
       ctx.arc(x, y, this.px.point, 0, 2 * Math.PI);
-      ctx.fillStyle = this.classColors[p[2]];
+      ctx.fillStyle = fill(p[2]);
       ctx.fill();
       ctx.stroke();
     }
