@@ -428,29 +428,16 @@ def descend(
     return runs
 
 
-def sweep(
-    kind: str,
-    params: np.ndarray,
-    start: Sequence[float],
-    learning_rates: Sequence[float],
-    steps: int,
-    optimizer: str = "sgd",
-) -> dict[str, list]:
-    """The final loss after `steps` steps for each learning rate: where the good band ends.
+def sweep(runs: list[dict]) -> dict[str, list]:
+    """The final loss after the last step for each learning rate: where the good band ends.
 
     Args:
-        kind: String, a key of `SURFACES`.
-        params: Float64 array of shape `[4]`, from `check_surface`.
-        start: The start point, two floats.
-        learning_rates: 1 to `MAX_RATES` floats.
-        steps: Int, steps per run.
-        optimizer: String, one of `OPTIMIZERS`. Defaults to `"sgd"`.
+        runs: The runs of one `descend` call, one per learning rate.
 
     Returns:
         A dict of lists, one entry per rate: `learning_rates`, `final_loss` (`None` where the run
         diverged) and `diverged_at` (the step, or `None`).
     """
-    runs = descend(kind, params, start, learning_rates, steps, optimizer)
     return {
         "learning_rates": [r["lr"] for r in runs],
         "final_loss": [r["final_loss"] for r in runs],

@@ -1172,6 +1172,32 @@ def _ordered(low_name: str, high_name: str) -> Callable:
     return check
 
 
+def _shifted(what: str, default: float, high: float) -> Augmentation:
+    """`tf.image.stateless_random_<what>` adding a delta drawn in [−max_delta, max_delta)."""
+    name = f"stateless_random_{what}"
+    op = getattr(tf.image, name)
+    return Augmentation(
+        f"random {what}",
+        f"tf.image.{name}",
+        (Param("max_delta", default, 0.0, high, doc="delta drawn in [−max_delta, max_delta)"),),
+        lambda seed, shape, max_delta: {"delta": _uniform(seed, -max_delta, max_delta)},
+        lambda x, seed, max_delta: op(x, max_delta, seed),
+    )
+
+
+def _scaled(what: str) -> Augmentation:
+    """`tf.image.stateless_random_<what>` scaling by a factor drawn in [lower, upper)."""
+    name = f"stateless_random_{what}"
+    op = getattr(tf.image, name)
+    return Augmentation(
+        f"random {what}",
+        f"tf.image.{name}",
+        (Param("lower", 0.7, 0.0, 5.0), Param("upper", 1.3, 0.0, 5.0)),
+        lambda seed, shape, lower, upper: {f"{what}_factor": _uniform(seed, lower, upper)},
+        lambda x, seed, lower, upper: op(x, lower, upper, seed),
+    )
+
+
 AUGMENTATIONS: dict[str, Augmentation] = {
     "crop": Augmentation(
         "random crop",
@@ -1196,34 +1222,10 @@ AUGMENTATIONS: dict[str, Augmentation] = {
         lambda seed, shape: {"flipped": _uniform(seed, 0.0, 1.0) < 0.5},
         tf.image.stateless_random_flip_up_down,
     ),
-    "brightness": Augmentation(
-        "random brightness",
-        "tf.image.stateless_random_brightness",
-        (Param("max_delta", 0.2, 0.0, 1.0, doc="delta drawn in [−max_delta, max_delta)"),),
-        lambda seed, shape, max_delta: {"delta": _uniform(seed, -max_delta, max_delta)},
-        lambda x, seed, max_delta: tf.image.stateless_random_brightness(x, max_delta, seed),
-    ),
-    "contrast": Augmentation(
-        "random contrast",
-        "tf.image.stateless_random_contrast",
-        (Param("lower", 0.7, 0.0, 5.0), Param("upper", 1.3, 0.0, 5.0)),
-        lambda seed, shape, lower, upper: {"contrast_factor": _uniform(seed, lower, upper)},
-        lambda x, seed, lower, upper: tf.image.stateless_random_contrast(x, lower, upper, seed),
-    ),
-    "saturation": Augmentation(
-        "random saturation",
-        "tf.image.stateless_random_saturation",
-        (Param("lower", 0.7, 0.0, 5.0), Param("upper", 1.3, 0.0, 5.0)),
-        lambda seed, shape, lower, upper: {"saturation_factor": _uniform(seed, lower, upper)},
-        lambda x, seed, lower, upper: tf.image.stateless_random_saturation(x, lower, upper, seed),
-    ),
-    "hue": Augmentation(
-        "random hue",
-        "tf.image.stateless_random_hue",
-        (Param("max_delta", 0.05, 0.0, 0.5, doc="delta drawn in [−max_delta, max_delta)"),),
-        lambda seed, shape, max_delta: {"delta": _uniform(seed, -max_delta, max_delta)},
-        lambda x, seed, max_delta: tf.image.stateless_random_hue(x, max_delta, seed),
-    ),
+    "brightness": _shifted("brightness", 0.2, 1.0),
+    "contrast": _scaled("contrast"),
+    "saturation": _scaled("saturation"),
+    "hue": _shifted("hue", 0.05, 0.5),
     "jpeg_quality": Augmentation(
         "random JPEG quality",
         "tf.image.stateless_random_jpeg_quality",

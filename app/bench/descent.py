@@ -25,7 +25,11 @@ def bench(ctx: BenchContext) -> list[Row]:
     params = descent.check_surface("quadratic")
     start = descent.SURFACES["quadratic"].start
     rates = np.geomspace(0.01, 10.0, RATES).tolist()
-    local = median_ms(lambda: descent.sweep("quadratic", params, start, rates, STEPS), WARMUP, RUNS)
+    local = median_ms(
+        lambda: descent.sweep(descent.descend("quadratic", params, start, rates, STEPS)),
+        WARMUP,
+        RUNS,
+    )
 
     body = json.dumps(
         {"start": list(start), "lr_min": 0.01, "lr_max": 10.0, "count": RATES, "steps": STEPS}

@@ -22,6 +22,7 @@ class Lab:
     title: str
     summary: str
     order: int  # its place in the course
+    short: str = ""  # its name in the navigation bar, where the title is too long to fit
     router: APIRouter | None = None  # its HTTP endpoints
     session: type | None = None  # its live-session class, served at /ws/{slug}
     protocol: ModuleType | None = None  # its wire contract; static/js/protocol/<slug>.js mirrors it
@@ -34,11 +35,7 @@ class Lab:
     ready: bool = True  # False: planned; its page says it is coming
 
 
-PLANNED = (
-    Lab("images", "Working with images", "Loading, formats, normalization and manipulation.", 60, ready=False),
-    Lab("cnn", "CNN training", "Train a small convolutional network; classify dog photos.", 70, ready=False),
-    Lab("rnn", "Recurrent networks", "Sequences and hidden state.", 80, ready=False),
-)  # fmt: skip
+PLANNED = (Lab("rnn", "Recurrent networks", "Sequences and hidden state.", 80, "RNN", ready=False),)
 
 
 @cache

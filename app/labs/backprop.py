@@ -166,6 +166,7 @@ LAB = Lab(
     "Backpropagation",
     "The chain rule through three sigmoid neurons, step by step.",
     40,
+    short="Backprop",
     router=router,
     choices={
         "activation": [(a, ACTIVATION_LABELS[a]) for a in backprop.ACTIVATIONS],

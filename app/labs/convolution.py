@@ -459,6 +459,7 @@ LAB = Lab(
     "Convolution and pooling",
     "Kernels, edge detection, activations, pooling.",
     50,
+    short="Convolution",
     router=router,
     bench=bench,
     choices={

@@ -229,13 +229,13 @@ async def run_sweep(body: SweepRequest) -> JSONResponse:
     start = time.perf_counter()
     params = body.params()
     rates = np.geomspace(body.lr_min, body.lr_max, body.count).tolist()
-    result = await run_in_threadpool(
-        descent.sweep, body.surface, params, body.start, rates, body.steps, body.optimizer
+    runs = await run_in_threadpool(
+        descent.descend, body.surface, params, body.start, rates, body.steps, body.optimizer
     )
     critical = (await run_in_threadpool(descent.describe, body.surface, params))["critical_lr"]
     return JSONResponse(
         {
-            **result,
+            **descent.sweep(runs),
             "critical_lr": critical,
             "compute_ms": round((time.perf_counter() - start) * 1000, 2),
         }
@@ -255,6 +255,7 @@ LAB = Lab(
     "Gradient descent",
     "Learning rates too small, good and overshooting.",
     20,
+    short="Descent",
     router=router,
     bench=bench,
     warm_up=warm_up,

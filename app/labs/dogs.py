@@ -825,6 +825,7 @@ LAB = Lab(
     "Dog photos",
     "A pretrained CNN names the breed in your photos, and shows where it looked.",
     65,
+    short="Dogs",
     router=router,
     bench=bench,
     warm_up=warm_up,

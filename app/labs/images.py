@@ -868,6 +868,7 @@ LAB = Lab(
     "Working with images",
     "Loading, formats, normalization and manipulation.",
     60,
+    short="Images",
     router=router,
     bench=bench,
     # The selects whose values are one API enum; samples, steps and augmentations (tagged

@@ -43,6 +43,8 @@ class MlpSession(LiveSession):
     runner_type = StackedRunner
     data_fields = DATA_FIELDS
     restart_fields = ARCH_FIELDS
+    dataset_choice = "problem"
+    datasets = DATASETS
 
     def __init__(self, runtime, config: MlpConfig | None = None):
         self.group = None  # where its network trains, in slot `slot`
@@ -70,21 +72,6 @@ class MlpSession(LiveSession):
         c = self.config
         x, y = GENERATORS[c.dataset](N_POINTS, c.noise, c.seed)
         self.data = train_test_split(x, y, c.train_ratio, c.seed)
-
-    def validate(self, changes: dict) -> MlpConfig:
-        # A problem switch alone takes the new problem's first data set.
-        problem = changes.get("problem")
-        keeps = problem not in DATASETS or self.config.dataset in DATASETS[problem]
-        if not keeps and "dataset" not in changes:
-            changes = {**changes, "dataset": DATASETS[problem][0]}
-        config = super().validate(changes)
-        if config.dataset not in DATASETS[config.problem]:
-            raise ConfigError(
-                f"Invalid dataset for {config.problem}: expected one of "
-                f"{', '.join(DATASETS[config.problem])}. Received: dataset={config.dataset!r}",
-                "dataset",
-            )
-        return config
 
     def handle(self, message: SetWeightMessage) -> None:
         """`set_weight`: one weight of the running network changes, as a config change that keeps
@@ -186,6 +173,7 @@ LAB = Lab(
     "Multi-layer networks",
     "XOR and friends: hidden layers, activations and decision boundaries, trained live.",
     30,
+    short="Networks",
     session=MlpSession,
     protocol=protocol,
     bench=bench,

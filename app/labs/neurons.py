@@ -9,7 +9,7 @@ import asyncio
 import numpy as np
 
 from app.labs import Lab
-from app.live.session import ConfigError, LiveSession
+from app.live.session import LiveSession
 from app.live.solo import SoloRunner
 from app.protocol import neurons as protocol
 from app.protocol.neurons import (
@@ -59,6 +59,8 @@ class NeuronSession(LiveSession):
     client_message = CLIENT_MESSAGE
     runner_type = SoloRunner
     data_fields = DATA_FIELDS
+    dataset_choice = "model"
+    datasets = DATASETS
 
     def load_data(self) -> None:
         self.data = load_data(self.config)
@@ -66,20 +68,6 @@ class NeuronSession(LiveSession):
     def init_weights(self) -> None:
         self.w, self.b = neurons.init_params(self.config.model, self.config.seed)
         self.grid = b""
-
-    def validate(self, changes: dict) -> NeuronConfig:
-        # A model switch alone keeps the data set when the new model can learn it.
-        model = changes.get("model")
-        if model and "dataset" not in changes and self.config.dataset not in DATASETS[model]:
-            changes = {**changes, "dataset": DATASETS[model][0]}
-        config = super().validate(changes)
-        if config.dataset not in DATASETS[config.model]:
-            raise ConfigError(
-                f"Invalid dataset for the {config.model} model: expected one of "
-                f"{', '.join(DATASETS[config.model])}. Received: dataset={config.dataset!r}",
-                "dataset",
-            )
-        return config
 
     async def train_frame(self, pool) -> None:
         """One compiled call in `pool`: `speed` steps when training, none for a frame of the
@@ -139,6 +127,7 @@ LAB = Lab(
     "Single neurons",
     "Linear and logistic regression, softmax classification.",
     10,
+    short="Neurons",
     session=NeuronSession,
     protocol=protocol,
     choices={

@@ -1,4 +1,5 @@
-"""Every live session of one app, of every lab: one cap, the thread pools, the two runners.
+"""Every live session of one app, of every lab: one cap, the thread pools, the two runners;
+and the job workers (`app/jobs/`).
 
 `LiveRuntime.lifespan` is the app's lifespan: it creates the pools and the background tasks, and
 shuts them down when the app stops.
@@ -10,6 +11,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
+from app.jobs.local import LocalJobs
 from app.labs import all_labs
 from app.live.channel import ServerFull
 from app.live.session import LiveSession
@@ -29,11 +31,13 @@ class LiveRuntime:
         self.solo = SoloRunner(self)
         self.stacked = StackedRunner(self)
         self.runners = {SoloRunner: self.solo, StackedRunner: self.stacked}
+        self.jobs = LocalJobs(settings)  # long work (CNN training): its workers start with the app
 
     @asynccontextmanager
     async def lifespan(self, app):
         self.pool = ThreadPoolExecutor(self.settings.tf_threads, thread_name_prefix="tf")
         self.compiler = ThreadPoolExecutor(1, thread_name_prefix="xla")
+        self.jobs.start()
         tasks = [asyncio.create_task(self.stacked.run()), asyncio.create_task(self._pause_idle())]
         # Live labs first: a class waits on them; the one-shot labs' compiles queue behind.
         for lab in sorted(all_labs(), key=lambda lab: lab.session is None):
@@ -48,6 +52,8 @@ class LiveRuntime:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await self.solo.stop()
+            # Running jobs stop at their next step; the workers are joined off the event loop.
+            await asyncio.to_thread(self.jobs.shutdown)
             # A compile in progress finishes (it cannot be interrupted); queued ones are dropped.
             self.compiler.shutdown(wait=True, cancel_futures=True)
             self.pool.shutdown(wait=True, cancel_futures=True)

@@ -8,7 +8,7 @@ session also makes its own frames (`train_frame`); a stacked one tells its group
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import ClassVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -35,6 +35,10 @@ class LiveSession(Outbox):
     runner_type: ClassVar[type]  # SoloRunner or StackedRunner
     data_fields: ClassVar[frozenset[str]] = frozenset()  # a change draws new data and restarts
     restart_fields: ClassVar[frozenset[str]] = frozenset()  # a change restarts (new weights)
+    # A config field whose value offers only `datasets[value]` as `dataset` (the MLP's problem,
+    # the neurons' model); None where every data set fits.
+    dataset_choice: ClassVar[str | None] = None
+    datasets: ClassVar[Mapping[str, Sequence[str]]] = {}
 
     def __init__(self, runtime, config: BaseModel | None = None):
         super().__init__()
@@ -132,11 +136,28 @@ class LiveSession(Outbox):
             self.send_data()
 
     def validate(self, changes: dict) -> BaseModel:
-        """The config with `changes` applied, or a `ConfigError` naming the first bad field."""
+        """The config with `changes` applied, or a `ConfigError` naming the first bad field.
+
+        A switch of `dataset_choice` alone keeps the data set when the new choice offers it, else
+        takes the choice's first one.
+        """
+        choice = changes.get(self.dataset_choice) if self.dataset_choice else None
+        offered = self.datasets.get(choice, ()) if isinstance(choice, str) else ()
+        if offered and "dataset" not in changes and self.config.dataset not in offered:
+            changes = {**changes, "dataset": offered[0]}
         try:
-            return self.config_type.model_validate({**self.config.model_dump(), **changes})
+            config = self.config_type.model_validate({**self.config.model_dump(), **changes})
         except ValidationError as e:
             raise ConfigError(*describe_config_error(e, changes)) from None
+        if self.dataset_choice:
+            choice = getattr(config, self.dataset_choice)
+            if config.dataset not in self.datasets[choice]:
+                raise ConfigError(
+                    f"Invalid dataset for the {choice} {self.dataset_choice}: expected one of "
+                    f"{', '.join(self.datasets[choice])}. Received: dataset={config.dataset!r}",
+                    "dataset",
+                )
+        return config
 
     def restarts(self, changed: set[str]) -> bool:
         return bool(changed & (self.data_fields | self.restart_fields))
@@ -149,21 +170,21 @@ class LiveSession(Outbox):
             self.want_frame()  # a paused page still gets a frame with the new version
 
     def play(self) -> None:
-        if self.diverged:
-            self.restart()
-        self.running = True
-        self.want_frame()
-        self.send_state()
+        self._advance(running=True)
 
     def pause(self) -> None:
         self.running = False
         self.send_state()
 
     def step_once(self) -> None:
+        self._advance(running=False)
+
+    def _advance(self, running: bool) -> None:
+        """Plays on (`running`) or takes one step; a diverged run starts again first."""
         if self.diverged:
             self.restart()
-        self.running = False
-        self.single_step = True
+        self.running = running
+        self.single_step = not running
         self.want_frame()
         self.send_state()
 

@@ -1,0 +1,135 @@
+"""Long work as jobs, behind one small interface: submit, status, progress stream, stop, result.
+
+A job is a module-level function `fn(inputs, reporter) -> result` whose inputs and result are
+plain picklable values (dataclasses of numbers, strings and numpy arrays: never the app, a
+request or a closure). So a Redis-backed queue library can run the same function in
+`playground worker` processes later; today `LocalJobs` (`app/jobs/local.py`) runs it in worker
+threads that the app's lifespan owns (`LiveRuntime.jobs`).
+
+While it runs, a job talks to its `Reporter`: `update(**fields)` merges JSON-able values into the
+progress that `status` shows, `emit(message)` sends a JSON-able message to whoever follows the
+job's stream, and `checkpoint()`, called between steps, blocks while the job is paused and raises
+`JobStopped` once a stop is asked (the job may catch it to finish early with what it has).
+"""
+
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+State = Literal["queued", "running", "done", "failed", "stopped"]
+STATES: tuple[State, ...] = ("queued", "running", "done", "failed", "stopped")
+FINISHED: tuple[State, ...] = ("done", "failed", "stopped")
+
+
+class JobStopped(Exception):
+    """Raised by `Reporter.checkpoint` once a stop is asked."""
+
+
+class JobRefused(Exception):
+    """A job that cannot be taken now; `status` is the HTTP status that says why."""
+
+    status = 503
+
+
+class QueueFull(JobRefused):
+    """As many jobs wait as the queue holds (or are remembered): try again in a minute."""
+
+
+class TooManyJobs(JobRefused):
+    """The user has as many jobs queued or running as one user may."""
+
+    status = 429
+
+
+class Reporter(Protocol):
+    """What a running job reports to."""
+
+    def update(self, **fields: Any) -> None:
+        """Merges JSON-able values into the job's progress; a value passed is never changed after."""
+
+    def emit(self, message: Mapping[str, Any]) -> None:
+        """Sends a JSON-able message to the job's followers."""
+
+    def checkpoint(self) -> None:
+        """Blocks while the job is paused; raises `JobStopped` once a stop is asked."""
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """A job as its owner sees it.
+
+    Attributes:
+        id: 32 hex digits.
+        state: One of `STATES`.
+        paused: Whether it waits for `resume` (it stays `running`, or `queued`).
+        stopping: Whether a stop was asked and the job is finishing its step.
+        queue_position: 1 for the next job to start; None unless queued.
+        progress: What the job reported with `Reporter.update`.
+        error: Why it failed; None unless `failed`.
+        created_at: Unix time of the submission.
+        started_at: Unix time it began running; None while queued.
+        finished_at: Unix time it ended; None until then.
+        expires_at: Unix time it will be forgotten; None until it ends.
+    """
+
+    id: str
+    state: State
+    paused: bool
+    stopping: bool
+    queue_position: int | None
+    progress: Mapping[str, Any]
+    error: str | None
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    expires_at: float | None
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINISHED
+
+
+JobFunction = Callable[[Any, Reporter], Any]
+
+
+class Jobs(Protocol):
+    """The job queue every lab uses; `LocalJobs` is the in-process implementation."""
+
+    def submit(
+        self, fn: JobFunction, inputs: Any, *, owner: str, progress: Mapping[str, Any] | None = None
+    ) -> str:
+        """Queues `fn(inputs, reporter)` for `owner` and returns the job's id; `progress` is what
+        its status shows until it reports. Raises `JobRefused` (`QueueFull`, `TooManyJobs`) when
+        it cannot be taken."""
+
+    def status(self, job_id: str) -> JobStatus | None:
+        """The job's status, or None if it is unknown or expired."""
+
+    def owned(self, owner: str) -> list[JobStatus]:
+        """The statuses of `owner`'s jobs still remembered, newest first."""
+
+    def result(self, job_id: str) -> Any:
+        """What the job's function returned (None while it runs, or if it failed)."""
+
+    def stop(self, job_id: str) -> JobStatus | None:
+        """Stops a queued job now, a running one at its next checkpoint."""
+
+    def pause(self, job_id: str) -> JobStatus | None:
+        """Holds the job at its next checkpoint."""
+
+    def resume(self, job_id: str) -> JobStatus | None:
+        """Lets a paused job go on."""
+
+    def stream(self, job_id: str) -> AsyncIterator["JobStatus | Mapping[str, Any]"]:
+        """The job's status, then its messages and each new status, until it ends (the last
+        item is its final status); nothing for an unknown job."""
+
+
+def check_job_function(fn: JobFunction) -> None:
+    """Refuses a job function another process could not import by name: a lambda, a closure
+    or a method would tie the job to this process's objects."""
+    qualname = getattr(fn, "__qualname__", "")
+    if not callable(fn) or not qualname.isidentifier() or fn.__module__ == "__main__":
+        raise TypeError(
+            f"A job function must be a module-level function, importable by name. Received: {fn!r}"
+        )

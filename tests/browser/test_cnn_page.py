@@ -1,0 +1,72 @@
+"""The CNN-training lab in a browser: train on the built-in shapes, watch it learn, open a cell."""
+
+import pytest
+from playwright.sync_api import Page, expect
+
+pytestmark = pytest.mark.browser
+
+# A tiny CNN on 16×16 shapes: twenty epochs of small batches end in a few seconds, long enough
+# to pause it halfway.
+SMALL = "#epochs=20&image_size=16&blocks=1&filters=4&batch_size=8"
+CHART_POINTS = "document.getElementById('loss-chart').data?.[0]?.x.length ?? 0"
+SIZES = {
+    "cnn-1400": {"viewport": {"width": 1400, "height": 900}},
+    "cnn-1920": {"viewport": {"width": 1280, "height": 720}, "device_scale_factor": 1.5},
+    "cnn-phone": {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True},
+}
+
+
+def _train(page: Page, live_server: str) -> None:
+    page.goto(f"{live_server}/labs/cnn{SMALL}")
+    expect(page.locator("#fed img")).to_have_count(8)  # what the network is fed, at once
+    page.get_by_role("button", name="▶ Train").click()
+    page.wait_for_function(f"{CHART_POINTS} > 0")
+    expect(page.locator("#filter-grid img").first).to_be_visible()
+    # Pause, read the curve, resume: it must grow while it trains, whatever the machine's speed.
+    page.locator("#pause").click()
+    expect(page.locator("#job-state")).to_contain_text("paused")
+    page.wait_for_timeout(400)  # the chart's last throttled redraw
+    first = page.evaluate(CHART_POINTS)
+    page.get_by_role("button", name="Resume").click()
+    expect(page.locator("#job-state")).to_contain_text("scratch: done", timeout=60_000)
+    page.wait_for_function(f"{CHART_POINTS} > {first}")  # the curve grew as it trained
+    expect(page.locator("#progress")).to_have_attribute("value", "1")
+
+
+def test_train_on_shapes_watch_it_learn_and_open_a_confusion_cell(page: Page, live_server) -> None:
+    _train(page, live_server)
+
+    expect(page.locator("#after")).to_be_visible()
+    cells = page.locator("#confusion button")
+    expect(cells).to_have_count(9)  # three shapes
+    wrong = page.locator("#confusion button.wrong")
+    (wrong.first if wrong.count() else cells.nth(1)).click()
+    message = page.locator("#mistakes-message")
+    if wrong.count():
+        expect(page.locator("#mistakes .mistake").first).to_be_visible()
+        expect(page.locator("#mistakes .mistake img")).not_to_have_count(0)
+    else:
+        expect(message).to_contain_text("No circle photo was taken for square")
+    href = page.locator("#download-script").get_attribute("href")
+    assert page.request.get(f"{live_server}{href}").text().startswith(("#", "import", '"""'))
+
+    page.reload()  # the page finds its job again
+    expect(page.locator("#job-state")).to_contain_text("scratch: done")
+    expect(page.locator("#confusion button")).to_have_count(9)
+    page.wait_for_function(f"{CHART_POINTS} > 0")  # the curves come back too
+    assert page.js_errors == []
+
+
+@pytest.mark.parametrize("name", list(SIZES))
+def test_screenshots(browser, live_server, screenshot_dir, name) -> None:
+    context = browser.new_context(**SIZES[name])
+    page = context.new_page()
+    page.js_errors = []
+    page.on("pageerror", lambda e: page.js_errors.append(str(e)))
+    _train(page, live_server)
+    page.locator("#confusion button").nth(1).click()
+    page.wait_for_timeout(400)  # the charts' last redraw
+    page.screenshot(path=str(screenshot_dir / f"{name}.png"), full_page=True)
+    assert page.evaluate("document.documentElement.scrollWidth") <= SIZES[name]["viewport"]["width"]
+    assert page.js_errors == []
+    context.close()
