@@ -1,5 +1,6 @@
 """Starts the real server (`playground serve`) in a subprocess on a free loopback port."""
 
+import json
 import os
 import socket
 import subprocess
@@ -16,6 +17,17 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_until_warm(ctx: BenchContext, limit: float = 300.0) -> float:
+    """Waits until the server's background compiles are done; seconds since it was launched."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(f"{ctx.base}/healthz", timeout=5) as answer:
+            if json.load(answer)["compiling"] == 0:
+                break
+        time.sleep(0.2)
+    return time.monotonic() - ctx.started
 
 
 @contextmanager

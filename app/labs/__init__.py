@@ -35,18 +35,13 @@ class Lab:
     ready: bool = True  # False: planned; its page says it is coming
 
 
-PLANNED = (Lab("rnn", "Recurrent networks", "Sequences and hidden state.", 80, "RNN", ready=False),)
-
-
 @cache
 def all_labs() -> tuple[Lab, ...]:
-    """Every lab, in teaching order: the modules of this package, then the planned ones."""
+    """Every lab, in teaching order: the modules of this package."""
     found = [
         importlib.import_module(f"{__name__}.{m.name}").LAB for m in pkgutil.iter_modules(__path__)
     ]
-    slugs = {lab.slug for lab in found}
-    planned = [lab for lab in PLANNED if lab.slug not in slugs]
-    return tuple(sorted(found + planned, key=lambda lab: lab.order))
+    return tuple(sorted(found, key=lambda lab: lab.order))
 
 
 def find_lab(slug: str) -> Lab | None:

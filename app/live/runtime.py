@@ -7,8 +7,9 @@ shuts them down when the app stops.
 
 import asyncio
 import contextlib
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 from app.jobs.local import LocalJobs
@@ -22,12 +23,32 @@ from app.settings import Settings
 IDLE_CHECK_SECONDS = 1.0
 
 
+class BackgroundPool(ThreadPoolExecutor):
+    """A thread pool that counts the jobs queued or running in it (what `/healthz` reports)."""
+
+    def __init__(self, workers: int, name: str):
+        super().__init__(workers, thread_name_prefix=name)
+        self._count_lock = threading.Lock()
+        self.pending = 0
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        with self._count_lock:
+            self.pending += 1
+        future = super().submit(fn, *args, **kwargs)
+        future.add_done_callback(self._finished)
+        return future
+
+    def _finished(self, _: Future) -> None:
+        with self._count_lock:
+            self.pending -= 1
+
+
 class LiveRuntime:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.sessions: set[LiveSession] = set()
         self.pool: ThreadPoolExecutor | None = None  # TensorFlow calls, off the event loop
-        self.compiler: ThreadPoolExecutor | None = None  # XLA builds, in the background
+        self.compiler: BackgroundPool | None = None  # traces and XLA builds, in the background
         self.solo = SoloRunner(self)
         self.stacked = StackedRunner(self)
         self.runners = {SoloRunner: self.solo, StackedRunner: self.stacked}
@@ -36,7 +57,7 @@ class LiveRuntime:
     @asynccontextmanager
     async def lifespan(self, app):
         self.pool = ThreadPoolExecutor(self.settings.tf_threads, thread_name_prefix="tf")
-        self.compiler = ThreadPoolExecutor(1, thread_name_prefix="xla")
+        self.compiler = BackgroundPool(1, "xla")
         self.jobs.start()
         tasks = [asyncio.create_task(self.stacked.run()), asyncio.create_task(self._pause_idle())]
         # Live labs first: a class waits on them; the one-shot labs' compiles queue behind.
@@ -57,6 +78,11 @@ class LiveRuntime:
             # A compile in progress finishes (it cannot be interrupted); queued ones are dropped.
             self.compiler.shutdown(wait=True, cancel_futures=True)
             self.pool.shutdown(wait=True, cancel_futures=True)
+
+    @property
+    def compiling(self) -> int:
+        """Background traces and compiles queued or running (the start-up warm-ups among them)."""
+        return 0 if self.compiler is None else self.compiler.pending
 
     def open(self, session_type: type[LiveSession]) -> LiveSession:
         """A new session of a lab; `ServerFull` once every lab's sessions together reach the cap."""

@@ -7,8 +7,11 @@ second, each one call of the session's `train_frame(pool)`.
 
 import asyncio
 import contextlib
+import logging
 
 from app.live.session import LiveSession, paced
+
+log = logging.getLogger(__name__)
 
 
 class SoloRunner:
@@ -37,6 +40,12 @@ class SoloRunner:
         async for _ in paced(self.runtime.settings.frame_rate):
             await session.wake.wait()
             if session.has_work:  # a pause may have come since the wake-up
-                await session.train_frame(self.runtime.pool)
+                try:
+                    await session.train_frame(self.runtime.pool)
+                except Exception:  # one failed call must not end the session's loop unseen
+                    log.exception("training call failed for a %s", type(session).__name__)
+                    session.running = session.single_step = session.frame_due = False
+                    session.send_state()
+                    session.send_error("Training failed on the server; press Reset to start over.")
             if not session.has_work:
                 session.wake.clear()

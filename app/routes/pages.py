@@ -49,8 +49,10 @@ def lab_page(request: Request, slug: str) -> HTMLResponse:
 
 
 @router.get("/healthz", tags=["health"])
-def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+def healthz(request: Request) -> dict[str, str | int]:
+    """The server answers; `compiling` counts the background traces and compiles still to do
+    (a fresh server warms every lab up first, and is slower until they are done)."""
+    return {"status": "ok", "compiling": request.app.state.live.compiling}
 
 
 @cache

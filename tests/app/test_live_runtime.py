@@ -3,6 +3,7 @@ traces, the solo tasks, and the thread pools the app's lifespan owns."""
 
 import asyncio
 import threading
+import time
 
 import pytest
 from fastapi.testclient import TestClient
@@ -10,7 +11,7 @@ from fastapi.testclient import TestClient
 from app.labs.mlp import MlpSession
 from app.labs.neurons import NeuronSession
 from app.live.channel import ServerFull
-from app.live.runtime import LiveRuntime
+from app.live.runtime import BackgroundPool, LiveRuntime
 from app.main import create_app
 from app.protocol.mlp import MlpConfig
 from app.settings import Settings
@@ -96,3 +97,20 @@ def test_the_lifespan_owns_the_thread_pools() -> None:
     left = {t.name for t in set(threading.enumerate()) - threads}
     assert not {name for name in left if name.startswith(("tf_", "xla_"))}, left
     assert not live.solo.tasks
+
+
+def test_the_background_pool_counts_what_it_still_has_to_do() -> None:
+    release = threading.Event()
+    pool = BackgroundPool(1, "test")
+    try:
+        futures = [pool.submit(release.wait) for _ in range(3)]
+        assert pool.pending == 3  # one running, two queued
+        release.set()
+        for f in futures:
+            f.result(timeout=5)
+        deadline = time.monotonic() + 5
+        while pool.pending and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert pool.pending == 0
+    finally:
+        pool.shutdown()

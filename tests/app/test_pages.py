@@ -22,7 +22,9 @@ def client():
 
 
 def test_healthz(client: TestClient) -> None:
-    assert client.get("/healthz").json() == {"status": "ok"}
+    health = client.get("/healthz").json()
+    assert health["status"] == "ok"
+    assert isinstance(health["compiling"], int) and health["compiling"] >= 0
 
 
 def test_home_lists_every_lab(client: TestClient) -> None:
