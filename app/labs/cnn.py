@@ -56,15 +56,14 @@ from app.jobs.cnn import (
     train_job,
 )
 from app.labs import Lab
-from app.live.channel import CLOSE_TOO_BIG
-from app.live.guard import BadMessage, RateLimit, origin_allowed, parse_json
+from app.live.channel import incoming
+from app.live.guard import BadMessage, origin_allowed, parse_json
 from app.request_limits import JSON_ERRORS, StrictJSONRoute, unprocessable
-from app.routes.uploads import decode_upload
+from app.routes.uploads import PHOTO_BODY, decode_upload
 from app.settings import Settings
 from models import cnn
 from models.classifier import Classifier
 from models.efficientnet import ModelUnavailable
-from models.images import ALLOWED_FORMATS
 
 STORE_SIDE = cnn.PRETRAINED_SIZE  # photos are kept as squares EfficientNet-Lite0 takes as they are
 FORM_OVERHEAD_BYTES = 64 * 1024  # a multipart form's boundaries and headers around the file
@@ -681,26 +680,6 @@ def _cache_dir(settings: Settings) -> str:
 
 # --- endpoints ---------------------------------------------------------------------------------
 
-_PHOTO_BODY = {
-    "requestBody": {
-        "required": True,
-        "description": (
-            f"The photo ({', '.join(ALLOWED_FORMATS)}, recognised by content) as a multipart "
-            "form field `file` (`curl -F file=@dog.jpg`), or the file itself as the body "
-            "(`curl --data-binary @dog.jpg -H 'Content-Type: image/jpeg'`)."
-        ),
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "properties": {"file": {"type": "string", "format": "binary"}},
-                    "required": ["file"],
-                }
-            },
-            "image/*": {"schema": {"type": "string", "format": "binary"}},
-        },
-    }
-}
 _PHOTO_ERRORS = {
     413: {"description": "The file is over the byte cap, or the image over the pixel cap."},
     415: {"description": "Not a JPEG, PNG, GIF, BMP or WebP image by content."},
@@ -887,7 +866,7 @@ router.add_api_route(
     methods=["POST"],
     status_code=201,
     route_class_override=StrictJSONRoute.capped(upload_cap),
-    openapi_extra=_PHOTO_BODY,
+    openapi_extra=PHOTO_BODY,
     responses={
         **_PHOTO_ERRORS,
         **_NO_DATASET,
@@ -1075,7 +1054,7 @@ router.add_api_route(
     classify,
     methods=["POST"],
     route_class_override=StrictJSONRoute.capped(upload_cap),
-    openapi_extra=_PHOTO_BODY,
+    openapi_extra=PHOTO_BODY,
     responses={**_PHOTO_ERRORS, **_NO_JOB, **_NO_MODEL},
 )
 
@@ -1175,24 +1154,7 @@ def _message_text(item: JobStatus | dict) -> str:
 
 
 async def _read_controls(websocket: WebSocket, jobs: Jobs, job_id: str, sending) -> None:
-    settings = websocket.app.state.settings
-    limit = RateLimit(settings.message_rate, settings.message_burst)
-    while True:
-        message = await websocket.receive()
-        if message["type"] == "websocket.disconnect":
-            return
-        text = message.get("text")
-        size = len(text.encode()) if text is not None else len(message.get("bytes") or b"")
-        if size > settings.ws_max_message_bytes:
-            await websocket.close(
-                CLOSE_TOO_BIG, f"message over {settings.ws_max_message_bytes} bytes"
-            )
-            return
-        if not limit.allow():
-            await websocket.close(
-                status.WS_1008_POLICY_VIOLATION, f"over {settings.message_rate:g} messages a second"
-            )
-            return
+    async for text in incoming(websocket):
         try:
             control = _controls.validate_python(parse_json(text or ""))
         except (BadMessage, ValidationError):

@@ -36,7 +36,7 @@ from app.bench.dogs import bench
 from app.image_store import ImageStore, ImageStoreDep, StoredImage
 from app.labs import Lab
 from app.request_limits import JSON_ERRORS, StrictJSONRoute, unprocessable
-from app.routes.uploads import STORE_MAX_SIDE, decode_upload
+from app.routes.uploads import PHOTO_BODY, STORE_MAX_SIDE, decode_upload
 from app.settings import Settings
 from models.classifier import (
     DOG_CLASSES,
@@ -55,7 +55,6 @@ from models.classifier import (
     top_k,
 )
 from models.efficientnet import NUM_CLASSES
-from models.images import ALLOWED_FORMATS
 
 log = logging.getLogger(__name__)
 
@@ -606,26 +605,6 @@ def _class_index(classifier: Classifier, image: np.ndarray, class_index: int | N
 
 # --- endpoints ------------------------------------------------------------------------------------
 
-_PHOTO_BODY = {
-    "requestBody": {
-        "required": True,
-        "description": (
-            f"The photo ({', '.join(ALLOWED_FORMATS)}, recognised by content) as a multipart "
-            "form field `file` (`curl -F file=@dog.jpg`), or the file itself as the body "
-            "(`curl --data-binary @dog.jpg -H 'Content-Type: image/jpeg'`)."
-        ),
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "properties": {"file": {"type": "string", "format": "binary"}},
-                    "required": ["file"],
-                }
-            },
-            "image/*": {"schema": {"type": "string", "format": "binary"}},
-        },
-    }
-}
 _UNAVAILABLE = {
     503: {
         "description": "The classifier is loading (`Retry-After`), unavailable (the reason says "
@@ -694,7 +673,7 @@ router.add_api_route(
     classify,
     methods=["POST"],
     route_class_override=StrictJSONRoute.capped(upload_cap),
-    openapi_extra=_PHOTO_BODY,
+    openapi_extra=PHOTO_BODY,
     responses={
         413: {"description": "The file is over the byte cap, or the image over the pixel cap."},
         415: {"description": "Not a JPEG, PNG, GIF, BMP or WebP image by content."},

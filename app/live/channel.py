@@ -4,6 +4,7 @@ It also words every error a client message gets: the field, the value received, 
 """
 
 import asyncio
+from collections.abc import AsyncIterator
 
 from fastapi import WebSocket, WebSocketDisconnect, status
 from pydantic import TypeAdapter, ValidationError
@@ -46,7 +47,10 @@ async def run_socket(websocket: WebSocket, session_type: type) -> None:
         runtime.close(session)
 
 
-async def _read(websocket: WebSocket, session) -> None:
+async def incoming(websocket: WebSocket) -> AsyncIterator[str | None]:
+    """A socket's messages after the edge checks: the text, or None for a binary message. Ends
+    when the client leaves, or after closing the socket for a message over the size cap (1009) or
+    over the message rate (1008)."""
     settings = websocket.app.state.settings
     limit = RateLimit(settings.message_rate, settings.message_burst)
     while True:
@@ -65,6 +69,11 @@ async def _read(websocket: WebSocket, session) -> None:
                 status.WS_1008_POLICY_VIOLATION, f"over {settings.message_rate:g} messages a second"
             )
             return
+        yield text
+
+
+async def _read(websocket: WebSocket, session) -> None:
+    async for text in incoming(websocket):
         if text is None:
             session.send_error("Binary messages are not accepted: send JSON text.")
             continue

@@ -16,6 +16,28 @@ STORE_MAX_SIDE = 512
 WORKING_SIDE = 768
 STATUS = {"too_large": 413, "unsupported_format": 415}
 
+# A photo endpoint's OpenAPI body: a multipart field `file` or the raw file, as both labs accept.
+PHOTO_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": (
+            f"The photo ({', '.join(ALLOWED_FORMATS)}, recognised by content) as a multipart "
+            "form field `file` (`curl -F file=@dog.jpg`), or the file itself as the body "
+            "(`curl --data-binary @dog.jpg -H 'Content-Type: image/jpeg'`)."
+        ),
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                    "required": ["file"],
+                }
+            },
+            "image/*": {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
+
 router = APIRouter(prefix="/api/images", tags=["images"])
 
 

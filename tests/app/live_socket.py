@@ -1,6 +1,8 @@
 """A TestClient WebSocket reader for the live labs: strict JSON, frames paired with their bytes."""
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 def strict_json(text: str) -> dict:
@@ -31,3 +33,10 @@ class Socket:
 
     def send(self, message: dict) -> None:
         self.ws.send_text(json.dumps(message))
+
+
+@contextmanager
+def lab_socket(client, slug: str) -> Iterator[Socket]:
+    """A live lab's socket, `/ws/<slug>`, on a TestClient."""
+    with client.websocket_connect(f"/ws/{slug}") as ws:
+        yield Socket(ws)

@@ -9,13 +9,13 @@ from starlette.websockets import WebSocketDisconnect
 
 from app.main import create_app
 from app.settings import Settings
-from tests.app.live_socket import Socket, strict_json
+from tests.app.live_socket import Socket, lab_socket, strict_json
 
 
 @pytest.fixture
 def sock(client: TestClient):
-    with client.websocket_connect("/ws/mlp") as ws:
-        yield Socket(ws)
+    with lab_socket(client, "mlp") as s:
+        yield s
 
 
 def test_connect_sends_state_data_and_a_first_frame(sock: Socket) -> None:

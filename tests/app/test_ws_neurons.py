@@ -5,7 +5,7 @@ from fastapi.testclient import TestClient
 
 from app.settings import Settings
 from models.neurons import GRID_SIZE
-from tests.app.live_socket import Socket
+from tests.app.live_socket import Socket, lab_socket
 
 
 @pytest.fixture
@@ -16,8 +16,8 @@ def settings() -> Settings:
 
 @pytest.fixture
 def sock(client: TestClient):
-    with client.websocket_connect("/ws/neurons") as ws:
-        yield Socket(ws)
+    with lab_socket(client, "neurons") as s:
+        yield s
 
 
 def test_connect_sends_state_data_and_a_first_frame(sock: Socket) -> None:

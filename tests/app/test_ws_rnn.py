@@ -15,7 +15,7 @@ from app.main import create_app
 from app.protocol.rnn import MAX_TEXT_BYTES, RnnFrameMessage
 from app.settings import Settings
 from models import rnn
-from tests.app.live_socket import Socket
+from tests.app.live_socket import Socket, lab_socket
 
 
 @pytest.fixture
@@ -26,8 +26,8 @@ def settings() -> Settings:
 
 @pytest.fixture
 def sock(client: TestClient):
-    with client.websocket_connect("/ws/rnn") as ws:
-        yield Socket(ws)
+    with lab_socket(client, "rnn") as s:
+        yield s
 
 
 def arrays(frame: dict) -> dict[str, np.ndarray]:
