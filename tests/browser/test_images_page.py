@@ -84,7 +84,10 @@ def test_an_upload_through_the_file_picker_is_described_and_decoded(
     assert re.search(r"image=[0-9a-f]{32}", page.url)
     expect(page.locator("#snippet")).to_contain_text('tf.io.read_file("image.png")')
     expect(page.locator("#sample-download")).to_be_hidden()  # the user has the file
-    _wait_for_cards(page, 1)
+    # The card's text changes at once; its picture only once the new image has decoded.
+    page.wait_for_function(
+        "() => document.querySelector('#stage-0 img.picture').naturalWidth === 120"
+    )
     shown = _pixels(page, "#stage-0 img.picture")
     assert shown.shape == (80, 120, 3) and np.abs(shown.astype(int) - rgb).max() <= 1
     screenshot("images-upload")
