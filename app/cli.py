@@ -1,4 +1,4 @@
-"""The `playground` command: `serve` the playground, or `bench` it."""
+"""The `playground` command: `serve` the playground, run its jobs (`worker`), or `bench` it."""
 
 import argparse
 import gc
@@ -10,7 +10,8 @@ from app.settings import Settings
 
 
 def server_config(app, settings, log_level: str = "info"):
-    """uvicorn's settings for the playground (also what the real-server tests run)."""
+    """uvicorn's settings for the playground (also what the real-server tests run). Its logs go
+    through the root logger, as `configure_logging` formats them."""
     import uvicorn
 
     return uvicorn.Config(
@@ -18,10 +19,13 @@ def server_config(app, settings, log_level: str = "info"):
         host=settings.host,
         port=settings.port,
         ws_max_size=settings.ws_max_message_bytes,
+        ws_ping_interval=settings.ws_ping_interval,
+        ws_ping_timeout=settings.ws_ping_timeout,
         # Frames are small; compression would only add a decompression-bomb surface.
         ws_per_message_deflate=False,
         timeout_graceful_shutdown=5,
         log_level=log_level,
+        log_config=None,
     )
 
 
@@ -49,19 +53,56 @@ def check_port(host: str, port: int) -> None:
 
 
 def _serve(args: argparse.Namespace) -> None:
-    import uvicorn
+    from app.logging_setup import configure_logging
 
     settings = serve_settings(args)
     check_port(settings.host, settings.port)
+    configure_logging(args.log_format, args.log_level)
+
+    if args.workers > 1:
+        _serve_workers(settings, args)
+        return
 
     from app.main import create_app
+    from app.shutdown import GracefulServer
 
     _configure_tensorflow(settings.tf_threads)
     app = create_app(settings)
     # TensorFlow's import leaves a large heap; a full collection over it stalls every socket for
     # ~100 ms. Freezing it keeps collections to what the server allocates from now on.
     gc.freeze()
-    uvicorn.Server(server_config(app, settings, args.log_level)).run()
+    GracefulServer(server_config(app, settings, args.log_level), app.state.sockets).run()
+
+
+def _serve_workers(settings: Settings, args: argparse.Namespace) -> None:
+    """`--workers N`: uvicorn's supervisor and N processes on one socket, each its own app
+    (`worker_app`); a student's socket stays on the process that accepted it."""
+    from uvicorn.supervisors import Multiprocess
+
+    # The workers build their settings and logging from the environment, as the first process did.
+    os.environ.update(
+        PLAYGROUND_HOST=settings.host,
+        PLAYGROUND_PORT=str(settings.port),
+        PLAYGROUND_LOG_FORMAT=args.log_format,
+        PLAYGROUND_LOG_LEVEL=args.log_level,
+    )
+    config = server_config("app.cli:worker_app", settings, args.log_level)
+    config.factory, config.workers = True, args.workers
+    Multiprocess(config, sockets=[config.bind_socket()]).run()
+
+
+def worker_app():
+    """The app of one `serve --workers` process: its own sessions, traces and pools."""
+    from app.logging_setup import configure_logging
+    from app.main import create_app
+
+    configure_logging(os.environ["PLAYGROUND_LOG_FORMAT"], os.environ["PLAYGROUND_LOG_LEVEL"])
+
+    settings = Settings()
+    _configure_tensorflow(settings.tf_threads)
+    app = create_app(settings)
+    gc.freeze()
+    return app
 
 
 def _configure_tensorflow(pool_threads: int) -> None:
@@ -72,10 +113,28 @@ def _configure_tensorflow(pool_threads: int) -> None:
     tf.config.threading.set_inter_op_parallelism_threads(pool_threads)
 
 
+def _worker(args: argparse.Namespace) -> None:
+    settings = Settings()
+    if not settings.redis_url:
+        sys.exit(
+            "playground worker: set PLAYGROUND_REDIS_URL (e.g. redis://127.0.0.1:6379/0) to the "
+            "Redis the servers use; without it the servers run their jobs themselves."
+        )
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from app.jobs.redis_queue import work
+
+    _configure_tensorflow(settings.tf_threads)
+    try:
+        work(settings, burst=args.burst)
+    except RedisConnectionError as exc:
+        sys.exit(f"playground worker: Redis at {settings.redis_url} cannot be reached: {exc}")
+
+
 def _bench(args: argparse.Namespace) -> None:
     from app.bench.run import main as bench_main
 
-    bench_main(quick=args.quick)
+    bench_main(quick=args.quick, load=args.load, clients_procs=args.clients_procs)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -89,9 +148,40 @@ def build_parser() -> argparse.ArgumentParser:
         "--port", type=int, help="port to listen on (default: PLAYGROUND_PORT or 8000)"
     )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes sharing the port, each with its own sessions and traces: "
+        "capacity grows with the cores (default: 1)",
+    )
+    serve.add_argument(
+        "--log-format",
+        default="text",
+        choices=["text", "json"],
+        help="text lines for a terminal, or JSON lines for a log collector (default: text)",
+    )
     serve.set_defaults(func=_serve)
+    worker = sub.add_parser(
+        "worker", help="run CNN training jobs from the Redis queue (PLAYGROUND_REDIS_URL)"
+    )
+    worker.add_argument("--burst", action="store_true", help="stop once the queue is empty")
+    worker.set_defaults(func=_worker)
     bench = sub.add_parser("bench", help="measure the server and print a table")
     bench.add_argument("--quick", action="store_true", help="fewer samples, shorter windows")
+    bench.add_argument(
+        "--clients-procs",
+        type=int,
+        default=2,
+        help="processes the many-client benches run their clients in, apart from the server's "
+        "(default: 2)",
+    )
+    bench.add_argument(
+        "--load",
+        action="store_true",
+        help="instead: a class of simulated students, stepped up to the server's capacity, "
+        "and 1,000 sessions opened and closed (memory, traces, threads)",
+    )
     bench.set_defaults(func=_bench)
     return parser
 

@@ -7,13 +7,16 @@ from fastapi_offline import FastAPIOffline
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
+from app import metrics
 from app.image_store import ImageStore
 from app.labs import all_labs
 from app.live.runtime import LiveRuntime
 from app.request_limits import validation_error_handler
 from app.routes import ROUTERS
 from app.routes.pages import StaticAssets
+from app.security_headers import SecurityHeaders
 from app.settings import Settings, get_settings
+from app.shutdown import OpenSockets, TrackSockets
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -32,12 +35,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.live = live
     app.state.image_store = ImageStore()
     app.state.templates = Jinja2Templates(directory=settings.templates_dir)
+    app.state.sockets = OpenSockets()  # closed with 1001 when the server stops (app/shutdown.py)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts)
     # Pages, scripts and JSON answers go out gzipped (plotly.js comes pre-compressed); sockets not.
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(TrackSockets, sockets=app.state.sockets)
+    app.add_middleware(metrics.HTTPMetrics)  # outermost: it times the whole answer
     app.mount("/static", StaticAssets(directory=settings.static_dir), name="static")
     for router in ROUTERS:
         app.include_router(router)
+    app.include_router(metrics.router)
     for lab in all_labs():
         if lab.router is not None:
             app.include_router(lab.router)

@@ -95,8 +95,8 @@ class StrictJSONRoute(APIRoute):
                 except _NonFinite:
                     if errors := self._non_finite_errors(request._body):
                         raise RequestValidationError(errors) from None
-                except json.JSONDecodeError:
-                    pass  # FastAPI parses it again and answers its own 422
+                except (json.JSONDecodeError, UnicodeDecodeError):
+                    pass  # FastAPI parses it again and answers its own 422 (400: not UTF-8)
             return await handler(request)
 
         return strict_handler

@@ -28,6 +28,10 @@ class Settings(BaseSettings):
 
     max_sessions: int = Field(120, ge=1, le=10_000)
     ws_max_message_bytes: int = Field(64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    # A socket whose client answers no ping within the timeout is closed and its session reaped
+    # (a laptop lid shut, Wi-Fi gone): uvicorn's ws_ping_interval / ws_ping_timeout, in seconds.
+    ws_ping_interval: float = Field(20.0, gt=0)
+    ws_ping_timeout: float = Field(20.0, gt=0)
     # Token bucket for inbound socket messages: a dragged slider stays far below it.
     message_rate: float = Field(60.0, gt=0)
     message_burst: int = Field(120, ge=1)
@@ -81,6 +85,15 @@ class Settings(BaseSettings):
     cnn_max_image_size: int = Field(128, ge=16, le=512)
     cnn_max_datasets: int = Field(16, ge=1, le=10_000)
     cnn_datasets_max_bytes: int = Field(1024 * 1024 * 1024, ge=1024 * 1024)
+    # Several server processes share rooms (pub/sub) and run CNN jobs (a queue) through this Redis,
+    # e.g. redis://127.0.0.1:6379/0; unset, everything stays in this process.
+    redis_url: str | None = None
+    # Classroom rooms (app/rooms/): a room whose instructor's session is gone closes after
+    # `room_idle_seconds`; each client address may try `room_joins_per_minute` joins (a burst of
+    # `room_join_burst`), so codes cannot be guessed by trying them.
+    room_idle_seconds: float = Field(300.0, gt=0, le=24 * 3600)
+    room_joins_per_minute: float = Field(30.0, gt=0)
+    room_join_burst: int = Field(20, ge=1)
     # A data set folder on the server in the Stanford Dogs layout (Images/n02085620-Chihuahua/).
     datasets_dir: Path | None = None
 

@@ -1345,12 +1345,12 @@ import argparse
 
 import keras
 
-IMAGE_SIZE = {size}
-BATCH_SIZE = {batch_size}
-EPOCHS = {epochs}
-LEARNING_RATE = {lr!r}
-VALIDATION_SPLIT = {validation_split!r}
-SEED = {seed}
+IMAGE_SIZE = {config.size}
+BATCH_SIZE = {config.batch_size}
+EPOCHS = {config.epochs}
+LEARNING_RATE = {config.lr!r}
+VALIDATION_SPLIT = {config.validation_split!r}
+SEED = {config.seed}
 
 parser = argparse.ArgumentParser(description="Trains the CNN lab's model on a folder of photos.")
 parser.add_argument("data_dir", help="a folder with one sub-folder of photos per class")
@@ -1458,12 +1458,7 @@ def export_script(config: TrainConfig, class_names: tuple[str, ...]) -> str:
         + (" with its top block fine-tuned" if config.model == "finetune" else " (frozen)"),
         classes=", ".join(class_names),
         extra_usage=" [--pretrained model.keras]" if pretrained else "",
-        size=config.size,
-        batch_size=config.batch_size,
-        epochs=config.epochs,
-        lr=config.lr,
-        validation_split=config.validation_split,
-        seed=config.seed,
+        config=config,
         extra_args=(
             'parser.add_argument("--pretrained", default="model.keras", help="the lab\'s model")\n'
             if pretrained

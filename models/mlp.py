@@ -9,11 +9,14 @@ frame, not per step.
 Networks are padded into a few `TraceShape`s (all input features, hidden widths from `WIDTHS`,
 batches from `BATCHES`) with masks for what is not theirs, and the activation and the problem are
 chosen per network, so a student's new layer sizes, activation or problem reuse a compiled trace
-instead of waiting for one. A classifier's output is a sigmoid trained on cross-entropy (labels 0/1);
-a regressor's is linear, trained on squared error (targets in [-1, 1]).
+instead of waiting for one. A network that trains alone at full speed gets an exact shape of its
+own (`Architecture.exact`: its inputs, layer sizes and batch, nothing padded). A classifier's output
+is a sigmoid trained on cross-entropy (labels 0/1); a regressor's is linear, trained on squared
+error (targets in [-1, 1]).
 """
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import tensorflow as tf
@@ -24,7 +27,7 @@ FEATURES = ("x1", "x2", "x1_sq", "x2_sq", "x1x2", "sin_x1", "sin_x2")
 ACTIVATIONS = ("tanh", "relu", "sigmoid", "linear")
 REGULARIZATIONS = ("none", "l1", "l2")  # the weight penalty: none, l1·Σ|w| or l2·Σw² (`penalty`)
 MAX_DRAWN = 8  # neurons per layer that get a grid and weights on the wire
-WIDTHS = (8, 16, 32, 50)  # hidden layers are padded to one of these widths
+WIDTHS = (4, 8, 16, 32, 50)  # hidden layers are padded to one of these widths
 BATCHES = (1, 2, 4, 8, 16, 32, 64, 100)  # batches are padded to one of these sizes
 N_METRICS = 4  # loss, test_loss, accuracy, test_accuracy
 _GOLDEN = 0x9E3779B9
@@ -32,24 +35,44 @@ _GOLDEN = 0x9E3779B9
 
 @dataclass(frozen=True)
 class TraceShape:
-    """What a compiled trainer depends on: networks that pad to the same shape share one trace."""
+    """What a compiled trainer depends on: networks that fit the same shape share one trace.
 
-    depth: int
-    width: int
+    Args:
+        inputs: Input columns (`len(FEATURES)` for a padded shape: any choice of features fits).
+        hidden: Each hidden layer's width.
+        batch: Examples a step's batch holds (a network's own batch may be smaller).
+    """
+
+    inputs: int
+    hidden: tuple[int, ...]
     batch: int
 
+    @classmethod
+    def padded(cls, depth: int, width: int, batch: int) -> "TraceShape":
+        """A shared shape: every feature, `depth` hidden layers of `width`."""
+        return cls(len(FEATURES), (width,) * depth, batch)
+
     @property
-    def hidden(self) -> tuple[int, ...]:
-        return (self.width,) * self.depth
+    def depth(self) -> int:
+        return len(self.hidden)
 
     @property
     def sizes(self) -> tuple[int, ...]:
-        return (len(FEATURES), *self.hidden, 1)
+        return (self.inputs, *self.hidden, 1)
 
     @property
-    def drawn(self) -> int:
-        """Neurons of each hidden layer that get a grid."""
-        return min(self.width, MAX_DRAWN)
+    def drawn(self) -> tuple[int, ...]:
+        """Neurons of each layer that get a grid (hidden layers) and weights on the wire."""
+        return tuple(min(n, MAX_DRAWN) for n in self.sizes)
+
+    def fits(self, arch: "Architecture") -> bool:
+        """Whether `arch` trains in this shape (its layers and batch no larger, padded with masks)."""
+        return (
+            self.inputs in (arch.n_inputs, len(FEATURES))
+            and self.depth == len(arch.hidden)
+            and all(w >= n for w, n in zip(self.hidden, arch.hidden, strict=True))
+            and self.batch >= arch.batch_size
+        )
 
 
 @dataclass(frozen=True)
@@ -78,25 +101,34 @@ class Architecture:
     def drawn(self) -> tuple[int, ...]:
         return tuple(min(n, MAX_DRAWN) for n in self.sizes)
 
-    @property
+    @cached_property
     def shape(self) -> TraceShape:
+        """The shared padded shape it trains in with others."""
         width = next(w for w in WIDTHS if w >= max(self.hidden, default=1))
         batch = next(b for b in BATCHES if b >= self.batch_size)
-        return TraceShape(len(self.hidden), width, batch)
+        return TraceShape.padded(len(self.hidden), width, batch)
 
-    def masks(self) -> list[np.ndarray]:
-        """Per hidden layer of `shape`: 1.0 for this network's neurons, 0.0 for padding."""
-        width = self.shape.width
-        return [(np.arange(width) < n).astype(np.float32) for n in self.hidden]
+    @property
+    def exact(self) -> TraceShape:
+        """Its own shape, nothing padded: the fastest trace, for a network that trains alone."""
+        return TraceShape(self.n_inputs, self.hidden, self.batch_size)
 
-    def pad(self, params: list[np.ndarray]) -> list[np.ndarray]:
-        """Places `params` into zero arrays of `shape`'s sizes.
+    def masks(self, shape: TraceShape | None = None) -> list[np.ndarray]:
+        """Per hidden layer of `shape` (default `self.shape`): 1.0 for its neurons, 0.0 for padding."""
+        shape = shape or self.shape
+        return [
+            (np.arange(w) < n).astype(np.float32)
+            for w, n in zip(shape.hidden, self.hidden, strict=True)
+        ]
+
+    def pad(self, params: list[np.ndarray], shape: TraceShape | None = None) -> list[np.ndarray]:
+        """Places `params` into zero arrays of `shape`'s sizes (default `self.shape`).
 
         Padding weights start at zero and stay there: a masked neuron outputs 0, so no gradient
         reaches its weights, and the penalties' gradients vanish at 0.
         """
         out = []
-        sizes = self.shape.sizes
+        sizes = (shape or self.shape).sizes
         for layer, (w, b) in enumerate(zip(params[0::2], params[1::2], strict=True)):
             wp = np.zeros((sizes[layer], sizes[layer + 1]), np.float32)
             bp = np.zeros(sizes[layer + 1], np.float32)
@@ -285,7 +317,7 @@ class Batch:
     x_test: np.ndarray
     y_test: np.ndarray
     n_test: np.ndarray
-    selector: np.ndarray  # `(C, 7, 7)` from `feature_selector(features, 7)`
+    selector: np.ndarray  # `(C, 7, inputs)` from `feature_selector(features, inputs)`
     activation: np.ndarray  # `(C,)` int32 index into ACTIVATIONS
     problem: np.ndarray  # `(C,)` int32 index into PROBLEMS
     batch_size: np.ndarray  # `(C,)` int32
@@ -308,20 +340,35 @@ class Trainer:
     for a C; calls use it from then on.
 
     Args:
-        shape: The padded shape its networks train in.
+        shape: The shape its networks train in.
         grid_size: Side of the output's decision grid.
         neuron_grid_size: Side of each drawn hidden neuron's grid.
         domain: The grids cover [-domain, domain]².
+        unroll: Training steps per iteration of the in-graph loop: more is fewer loop overheads
+            for many steps a call (at full speed), but a longer compile.
     """
 
-    def __init__(self, shape: TraceShape, grid_size: int, neuron_grid_size: int, domain: float):
+    def __init__(
+        self,
+        shape: TraceShape,
+        grid_size: int,
+        neuron_grid_size: int,
+        domain: float,
+        unroll: int = 1,
+    ):
         self.shape = shape
         self.domain = domain
-        self.grid = tf.constant(grid_points(grid_size, domain))
-        self.neuron_grid = tf.constant(grid_points(neuron_grid_size, domain))
+        self.unroll = unroll
+        # The features of the grids' points never change: computed once, constants in the graph.
+        self.grid_bank = tf.constant(feature_bank(tf.constant(grid_points(grid_size, domain))))
+        self.neuron_bank = tf.constant(
+            feature_bank(tf.constant(grid_points(neuron_grid_size, domain)))
+        )
         spec = self._signature()
-        self.plain = tf.function(self._run, input_signature=spec)
-        self.xla = tf.function(self._run, input_signature=spec, jit_compile=True)
+        # No autograph: the graph is plain TF calls, and converting it is half of a trace's time.
+        self.plain = tf.function(self._run, input_signature=spec, autograph=False)
+        self.xla = tf.function(self._run, input_signature=spec, jit_compile=True, autograph=False)
+        self.traced = False  # the plain function's first call is done: it runs without waiting
         self.xla_ready: set[int] = set()
 
     def _signature(self) -> list:
@@ -340,7 +387,7 @@ class Trainer:
             masks,
             *(tf.TensorSpec(points, f32), tf.TensorSpec(labels, f32), tf.TensorSpec(per_net, i32))
             * 2,
-            tf.TensorSpec([None, len(FEATURES), len(FEATURES)], f32),
+            tf.TensorSpec([None, len(FEATURES), self.shape.inputs], f32),
             tf.TensorSpec(per_net, i32),  # activation
             tf.TensorSpec(per_net, i32),  # problem
             tf.TensorSpec(per_net, i32),  # batch size
@@ -348,10 +395,14 @@ class Trainer:
             *[tf.TensorSpec(per_net, i32)] * 3,  # seed, step, k
         ]
 
-    def _evaluate(self, params, masks, act, prob, points, labels, n, selector):
-        x = tf.matmul(feature_bank(points), selector)
-        z, _ = forward(params, x, act, masks)
-        mask = tf.cast(tf.range(tf.shape(points)[1])[None, :] < n[:, None], tf.float32)
+    @staticmethod
+    def _on_bank(params, sel) -> list:
+        # x·W0 with x = bank·sel is bank·(sel·W0): the chosen features never materialise.
+        return [tf.matmul(sel, params[0]), *params[1:]]
+
+    def _evaluate(self, params, masks, act, prob, bank, labels, n):
+        z, _ = forward(params, bank, act, masks)
+        mask = tf.cast(tf.range(tf.shape(bank)[1])[None, :] < n[:, None], tf.float32)
         count = tf.maximum(tf.cast(n, tf.float32), 1.0)
         loss = output_loss(z, labels, prob)
         # A regressor's "accuracy" is meaningless (the caller drops it); it stays finite here.
@@ -362,15 +413,15 @@ class Trainer:
         width = self.shape.batch
         in_batch = tf.cast(tf.range(width)[None, :] < bs[:, None], tf.float32)
         per_example = in_batch / tf.cast(tf.maximum(bs, 1), tf.float32)[:, None]
+        bank_tr = feature_bank(x_tr)  # (C, N, 7), once a call rather than once a step
 
-        def body(i, *ps):
-            ps = list(ps)
+        def train_step(i, ps):
             idx = batch_indices(seed, step0 + i, bs, n_tr, width)
-            xb = tf.matmul(feature_bank(tf.gather(x_tr, idx, batch_dims=1)), sel)
+            xb = tf.gather(bank_tr, idx, batch_dims=1)
             yb = tf.gather(y_tr, idx, batch_dims=1)
             with tf.GradientTape() as tape:
                 tape.watch(ps)
-                z, _ = forward(ps, xb, act, masks)
+                z, _ = forward(self._on_bank(ps, sel), xb, act, masks)
                 loss = output_loss(z, yb, prob)
                 # Networks are independent, so the gradient of the sum is each one's own.
                 total = tf.reduce_sum(tf.reduce_sum(loss * per_example, 1) + penalty(ps, l1, l2))
@@ -381,23 +432,28 @@ class Trainer:
                 shape = [-1] + [1] * (len(p.shape) - 1)
                 updated = p - tf.reshape(lr, shape) * g
                 new.append(tf.where(tf.reshape(live, shape), updated, p))
-            return (i + 1, *new)
+            return new
+
+        def body(i, *ps):
+            ps = list(ps)
+            for u in range(self.unroll):
+                ps = train_step(i + u, ps)
+            return (i + self.unroll, *ps)
 
         k_max = tf.reduce_max(k)
         _, *params = tf.while_loop(lambda i, *_: i < k_max, body, (tf.constant(0), *params))
 
-        loss, acc = self._evaluate(params, masks, act, prob, x_tr, y_tr, n_tr, sel)
-        test_loss, test_acc = self._evaluate(params, masks, act, prob, x_te, y_te, n_te, sel)
-        metrics = tf.stack([loss, test_loss, acc, test_acc], axis=1)
+        on_bank = self._on_bank(params, sel)
+        loss, acc = self._evaluate(on_bank, masks, act, prob, bank_tr, y_tr, n_tr)
+        test = self._evaluate(on_bank, masks, act, prob, feature_bank(x_te), y_te, n_te)
+        metrics = tf.stack([loss, test[0], acc, test[1]], axis=1)
 
         c = tf.shape(sel)[0]
-        grid_x = tf.matmul(feature_bank(self.grid)[None], sel)
-        out, _ = forward(params, grid_x, act, masks)
+        out, _ = forward(on_bank, self.grid_bank[None], act, masks)
         maps = [_to_u8(output_share(out, prob))]
-        neuron_x = tf.matmul(feature_bank(self.neuron_grid)[None], sel)
-        _, hidden = forward(params, neuron_x, act, masks)
-        for h in hidden:
-            a = tf.transpose(h[:, :, : self.shape.drawn], [0, 2, 1])  # (C, neurons, cells)
+        _, hidden = forward(on_bank, self.neuron_bank[None], act, masks)
+        for h, drawn in zip(hidden, self.shape.drawn[1:-1], strict=True):
+            a = tf.transpose(h[:, :, :drawn], [0, 2, 1])  # (C, neurons, cells)
             maps.append(tf.reshape(_to_u8((a + 1.0) / 2.0), [c, -1]))
         return params, metrics, tf.concat(maps, axis=1)
 
@@ -408,11 +464,12 @@ class Trainer:
             `(params, metrics, frames)`: new padded parameters; metrics `(C, 4)` (loss,
             test_loss, accuracy, test_accuracy: cross-entropy or mean squared error, by problem;
             a regressor's accuracies mean nothing); uint8 grids
-            `(C, grid² + depth·drawn·neuron_grid²)`: the output (`output_share`) then each drawn
-            hidden neuron's activation mapped from [-1, 1].
+            `(C, grid² + Σ drawn hidden neurons · neuron_grid²)`: the output (`output_share`)
+            then each drawn hidden neuron's activation mapped from [-1, 1].
         """
         fn = self.xla if len(batch.k) in self.xla_ready else self.plain
         params, metrics, frames = fn(*batch.args())
+        self.traced = True
         return [p.numpy() for p in params], metrics.numpy(), frames.numpy()
 
     def compile_xla(self, batch: Batch) -> None:

@@ -4,6 +4,8 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -33,12 +35,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def live_server():
+@contextmanager
+def serving(app, settings: Settings) -> Iterator[str]:
+    """`app` on a real uvicorn (the `playground serve` config) in a thread; yields its base URL."""
     port = _free_port()
-    settings = Settings(port=port)
-    config = server_config(create_app(settings), settings, "warning")
-    server = uvicorn.Server(config)
+    settings.port = port
+    server = uvicorn.Server(server_config(app, settings, "warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -46,6 +48,15 @@ def live_server():
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("the test server did not start")
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def live_server():
+    settings = Settings()
+    with serving(create_app(settings), settings) as base:
+        yield base

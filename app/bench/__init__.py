@@ -16,6 +16,7 @@ class BenchContext:
     pid: int  # the server's process, for its CPU and memory
     started: float  # time.monotonic() when the server process was launched
     quick: bool  # fewer samples, shorter windows
+    clients_procs: int = 2  # processes the many-client benches run their clients in
 
 
 @dataclass(frozen=True)

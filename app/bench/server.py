@@ -31,12 +31,26 @@ def wait_until_warm(ctx: BenchContext, limit: float = 300.0) -> float:
 
 
 @contextmanager
-def running_server(quick: bool = False) -> Iterator[BenchContext]:
-    """Yields the context every lab's bench measures against; stops the server afterwards."""
+def running_server(
+    quick: bool = False, workers: int = 1, clients_procs: int = 2
+) -> Iterator[BenchContext]:
+    """Yields the context every lab's bench measures against (`workers` server processes);
+    stops the server afterwards."""
     port = free_port()
     started = time.monotonic()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--log-level", "warning"],
+        [
+            sys.executable,
+            "-m",
+            "app.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--workers",
+            str(workers),
+        ],  # fmt: skip
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
     )
     base = f"http://127.0.0.1:{port}"
@@ -50,7 +64,7 @@ def running_server(quick: bool = False) -> Iterator[BenchContext]:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("the server did not start") from None
                 time.sleep(0.05)
-        yield BenchContext(base, proc.pid, started, quick)
+        yield BenchContext(base, proc.pid, started, quick, clients_procs)
     finally:
         proc.terminate()
         try:

@@ -2,9 +2,9 @@
 
 A job is a module-level function `fn(inputs, reporter) -> result` whose inputs and result are
 plain picklable values (dataclasses of numbers, strings and numpy arrays: never the app, a
-request or a closure). So a Redis-backed queue library can run the same function in
-`playground worker` processes later; today `LocalJobs` (`app/jobs/local.py`) runs it in worker
-threads that the app's lifespan owns (`LiveRuntime.jobs`).
+request or a closure). `LocalJobs` (`app/jobs/local.py`) runs it in worker threads that the
+app's lifespan owns; with `PLAYGROUND_REDIS_URL` set, `RedisJobs` (`app/jobs/redis_queue.py`)
+queues it on RQ for `playground worker` processes. `make_jobs` picks one (`LiveRuntime.jobs`).
 
 While it runs, a job talks to its `Reporter`: `update(**fields)` merges JSON-able values into the
 progress that `status` shows, `emit(message)` sends a JSON-able message to whoever follows the
@@ -12,6 +12,7 @@ job's stream, and `checkpoint()`, called between steps, blocks while the job is 
 `JobStopped` once a stop is asked (the job may catch it to finish early with what it has).
 """
 
+import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -133,3 +134,21 @@ def check_job_function(fn: JobFunction) -> None:
         raise TypeError(
             f"A job function must be a module-level function, importable by name. Received: {fn!r}"
         )
+
+
+def make_jobs(settings) -> Jobs:
+    """The job queue `settings` ask for: `RedisJobs` when `redis_url` is set and Redis answers,
+    else (with a warning if Redis was asked for) `LocalJobs`."""
+    from app.jobs.local import LocalJobs
+
+    if settings.redis_url:
+        from app.jobs.redis_queue import UNREACHABLE, RedisJobs
+
+        try:
+            return RedisJobs(settings)
+        except UNREACHABLE as exc:
+            logging.getLogger(__name__).warning(
+                "Redis at %s cannot be reached (%s): CNN jobs run in this process.",
+                settings.redis_url, exc,
+            )  # fmt: skip
+    return LocalJobs(settings)

@@ -11,12 +11,12 @@ filters and feature maps as PNG.
 import base64
 import io
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Literal
 
 import numpy as np
 from PIL import Image
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
 
 from app.jobs import JobStopped, Reporter
 from models import cnn
@@ -106,46 +106,36 @@ class Evaluation(BaseModel):
     )
 
 
-class StartMessage(BaseModel):
-    type: Literal["start"] = "start"
-    classes: list[str]
-    train_images: int
-    val_images: int
-    batches: int
-    epochs: int
-    image_size: int
-    learning_rate: float
-    parameters: int
-    trainable_parameters: int
-    cached_features: bool
-    fed: list[FedImage]
+def _report_message(kind: str, report: type, instead: tuple[str, ...] = (), **more) -> type:
+    """The socket message of one of `cnn.train`'s reports: `type` = `kind`, `more` (pydantic
+    field definitions) in place of the report's fields named `instead`, then its other fields."""
+    own = {f.name: (f.type, ...) for f in fields(report) if f.name not in instead}
+    return create_model(
+        f"{kind.title()}Message",
+        __doc__=f"`cnn.{report.__name__}` on the wire.",
+        type=(Literal[kind], kind),
+        **more,
+        **own,
+    )
 
 
-class BatchMessage(BaseModel):
-    type: Literal["batch"] = "batch"
-    epoch: int
-    batch: int
-    batches: int
-    step: int
-    loss: float
-    accuracy: float
-    progress: float
-    images_per_second: float
-    eta_seconds: float
+def _carried(report, instead: tuple[str, ...] = ()) -> dict:
+    """The fields of `report` that its message carries as they are (`_report_message`)."""
+    return {f.name: getattr(report, f.name) for f in fields(report) if f.name not in instead}
 
 
-class EpochMessage(BaseModel):
-    type: Literal["epoch"] = "epoch"
-    epoch: int
-    epochs: int
-    loss: float
-    accuracy: float
-    val_loss: float
-    val_accuracy: float
-    seconds: float
-    progress: float
-    images_per_second: float
-    eta_seconds: float
+# The start's fields its message shows otherwise: class names, pictures, `cached_features`.
+_START_SHOWN_OTHERWISE = ("class_names", "fed", "fed_labels", "cached")
+StartMessage = _report_message(
+    "start",
+    cnn.Start,
+    instead=_START_SHOWN_OTHERWISE,
+    classes=(list[str], ...),
+    cached_features=(bool, ...),
+    fed=(list[FedImage], ...),
+)
+BatchMessage = _report_message("batch", cnn.BatchReport)
+EpochMessage = _report_message("epoch", cnn.EpochReport, epochs=(int, ...))
 
 
 class PicturesMessage(Pictures):
@@ -249,15 +239,8 @@ class _Reporting(cnn.Monitor):
     def on_start(self, start: cnn.Start) -> None:
         self.epochs = start.epochs
         message = StartMessage(
+            **_carried(start, _START_SHOWN_OTHERWISE),
             classes=list(start.class_names),
-            train_images=start.train_images,
-            val_images=start.val_images,
-            batches=start.batches,
-            epochs=start.epochs,
-            image_size=start.image_size,
-            learning_rate=start.learning_rate,
-            parameters=start.parameters,
-            trainable_parameters=start.trainable_parameters,
             cached_features=start.cached,
             fed=[
                 FedImage(label=self.class_names[label], image=photo_url(image, MISTAKE_SIDE))
@@ -272,17 +255,7 @@ class _Reporting(cnn.Monitor):
         if now - self.sent < BATCH_MESSAGE_SECONDS and r.batch != r.batches:
             return
         self.sent = now
-        message = BatchMessage(
-            epoch=r.epoch,
-            batch=r.batch,
-            batches=r.batches,
-            step=r.step,
-            loss=r.loss,
-            accuracy=r.accuracy,
-            progress=r.progress,
-            images_per_second=r.images_per_second,
-            eta_seconds=r.eta_seconds,
-        ).model_dump()
+        message = BatchMessage(**_carried(r)).model_dump()
         self.steps.append({k: message[k] for k in ("step", "epoch", "batch", "loss", "accuracy")})
         if len(self.steps) > MAX_STEP_POINTS:
             self.steps = self.steps[::2]
@@ -298,18 +271,7 @@ class _Reporting(cnn.Monitor):
         self.reporter.emit(message)
 
     def on_epoch(self, r: cnn.EpochReport) -> None:
-        message = EpochMessage(
-            epoch=r.epoch,
-            epochs=self.epochs,
-            loss=r.loss,
-            accuracy=r.accuracy,
-            val_loss=r.val_loss,
-            val_accuracy=r.val_accuracy,
-            seconds=r.seconds,
-            progress=r.progress,
-            images_per_second=r.images_per_second,
-            eta_seconds=r.eta_seconds,
-        ).model_dump()
+        message = EpochMessage(**_carried(r), epochs=self.epochs).model_dump()
         self.val = {"val_loss": r.val_loss, "val_accuracy": r.val_accuracy}
         self.history.append(
             EpochPoint(**{k: message[k] for k in EpochPoint.model_fields}).model_dump()

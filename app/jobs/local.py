@@ -30,6 +30,7 @@ from app.jobs import (
     TooManyJobs,
     check_job_function,
 )
+from app.metrics import job_changed
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -144,6 +145,7 @@ class LocalJobs:
             )
             self._jobs[job.id] = job
             self._queue.append(job)
+            job_changed(job.id, None, "queued")
             self._changed.notify_all()
             return job.id
 
@@ -247,6 +249,7 @@ class LocalJobs:
             self._publish_status(job)
 
     def _finish(self, job: _Job, state: State, result: Any = None, error: str | None = None):
+        job_changed(job.id, job.state, state)
         job.state, job.result, job.error = state, result, error
         job.finished_at = time.time()
         job.fn = job.inputs = None  # the photos are not kept past the job
@@ -295,6 +298,7 @@ class LocalJobs:
                     return
                 self._queue.remove(job)
                 job.state, job.started_at = "running", time.time()
+                job_changed(job.id, "queued", "running")
                 self._publish_status(job)
                 self._publish_positions()
                 fn, inputs = job.fn, job.inputs

@@ -19,7 +19,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cache
 from typing import Annotated, Any, Literal
 
@@ -37,7 +37,6 @@ from fastapi import (
 )
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
 
 from app.bench.cnn import bench
 from app.jobs import JobRefused, Jobs, JobStatus
@@ -57,16 +56,16 @@ from app.jobs.cnn import (
 )
 from app.labs import Lab
 from app.live.channel import incoming
-from app.live.guard import BadMessage, origin_allowed, parse_json
+from app.live.guard import BadMessage, parse_json, refuse_foreign_origin
+from app.metrics import reject
 from app.request_limits import JSON_ERRORS, StrictJSONRoute, unprocessable
-from app.routes.uploads import PHOTO_BODY, decode_upload
+from app.routes.uploads import add_photo_route, decode_photo
 from app.settings import Settings
 from models import cnn
 from models.classifier import Classifier
 from models.efficientnet import ModelUnavailable
 
 STORE_SIDE = cnn.PRETRAINED_SIZE  # photos are kept as squares EfficientNet-Lite0 takes as they are
-FORM_OVERHEAD_BYTES = 64 * 1024  # a multipart form's boundaries and headers around the file
 BUILT_IN_PHOTOS = 30  # per class, in the generated data sets `shapes` and `colours`
 SAMPLES = 3  # thumbnails per class in a data set's description
 THUMBNAIL_SIDE = 64
@@ -92,11 +91,6 @@ LABELS = {
     },
 }
 AUGMENT_LIMITS = {"crop": 0.5, "rotation": 0.5, "brightness": 1.0, "contrast": 1.0}
-
-
-def upload_cap(settings: Settings) -> int:
-    """A photo body's cap: the upload cap, and room for a form's boundaries."""
-    return settings.max_upload_bytes + FORM_OVERHEAD_BYTES
 
 
 router = APIRouter(tags=["cnn"], route_class=StrictJSONRoute)
@@ -334,28 +328,25 @@ class ConvBlockIn(BaseModel):
     kernel_size: int = Field(3, ge=1, le=cnn.MAX_KERNEL_SIZE)
 
 
+def _strength(name: str, description: str) -> Any:
+    """An augmentation's strength: from 0 (off) to its `AUGMENT_LIMITS`."""
+    return Field(0.0, ge=0, le=AUGMENT_LIMITS[name], allow_inf_nan=False, description=description)
+
+
 class AugmentIn(BaseModel):
     """Random changes to the training photos; 0 or false turns one off."""
 
     model_config = ConfigDict(extra="forbid")
 
     flip: bool = Field(False, description="Mirror left–right at random.")
-    crop: float = Field(
-        0.0, ge=0, le=AUGMENT_LIMITS["crop"], allow_inf_nan=False,
-        description="Cut a random window of (1 - crop) of each side, resized back.",
-    )  # fmt: skip
-    rotation: float = Field(
-        0.0, ge=0, le=AUGMENT_LIMITS["rotation"], allow_inf_nan=False,
-        description="Turn by up to ± this fraction of a full turn (0.05: ±18°).",
-    )  # fmt: skip
-    brightness: float = Field(
-        0.0, ge=0, le=AUGMENT_LIMITS["brightness"], allow_inf_nan=False,
-        description="Add up to ± this fraction of the 0–255 range.",
-    )  # fmt: skip
-    contrast: float = Field(
-        0.0, ge=0, le=AUGMENT_LIMITS["contrast"], allow_inf_nan=False,
-        description="Scale the contrast by a factor in [1 - contrast, 1 + contrast].",
-    )  # fmt: skip
+    crop: float = _strength("crop", "Cut a random window of (1 - crop) of each side, resized back.")
+    rotation: float = _strength(
+        "rotation", "Turn by up to ± this fraction of a full turn (0.05: ±18°)."
+    )
+    brightness: float = _strength("brightness", "Add up to ± this fraction of the 0–255 range.")
+    contrast: float = _strength(
+        "contrast", "Scale the contrast by a factor in [1 - contrast, 1 + contrast]."
+    )
 
     def to_model(self) -> cnn.Augmentation:
         return cnn.Augmentation(**self.model_dump())
@@ -395,16 +386,12 @@ class JobRequest(BaseModel):
     seed: int = Field(0, ge=0, le=2**31 - 1, description="The split's and shuffles' seed.")
 
     def to_config(self) -> cnn.TrainConfig:
+        # The numbers and names go as they are; the blocks and the augmentation become models'.
+        plain = self.model_dump(exclude={"dataset", "blocks", "augment"})
         return cnn.TrainConfig(
-            model=self.model,
-            epochs=self.epochs,
-            learning_rate=self.learning_rate,
-            batch_size=self.batch_size,
-            image_size=self.image_size,
-            validation_split=self.validation_split,
+            **plain,
             blocks=tuple(cnn.ConvBlock(b.filters, b.kernel_size) for b in self.blocks),
             augment=self.augment.to_model(),
-            seed=self.seed,
         )
 
 
@@ -594,41 +581,16 @@ def _describe(photos: PhotoSet, s: Settings) -> DatasetOut:
     )
 
 
-async def _upload(request: Request) -> bytes:
-    """The photo's bytes: the form field `file`, or the body itself."""
-    if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
-        return await request.body()
-    async with request.form(max_files=1, max_fields=8) as form:
-        file = form.get("file")
-        if not isinstance(file, UploadFile):
-            raise unprocessable(
-                "file is required: send the photo as the form field `file` (curl -F "
-                f"file=@dog.jpg), or as the body itself. Received: fields={sorted(form.keys())}",
-                ("body", "file"),
-            )
-        return await file.read()
-
-
 async def _read_photo(request: Request) -> np.ndarray:
     """The uploaded photo, decoded safely and made a 224×224 square."""
-    decoded = await decode_upload(await _upload(request), request.app.state.settings)
+    decoded = await decode_photo(request)
     return await run_in_threadpool(cnn.square_photo, decoded.pixels, STORE_SIDE)
 
 
 def _job_out(s: JobStatus) -> JobOut:
-    return JobOut(
-        id=s.id,
-        state=s.state,
-        paused=s.paused,
-        stopping=s.stopping,
-        queue_position=s.queue_position,
-        error=s.error,
-        created_at=s.created_at,
-        started_at=s.started_at,
-        finished_at=s.finished_at,
-        expires_at=s.expires_at,
-        **{"has_model": False, **s.progress},
-    )
+    """The status's own fields, then what the job reported (`has_model` once it has one)."""
+    own = {f.name: getattr(s, f.name) for f in fields(s) if f.name != "progress"}
+    return JobOut(**own, **{"has_model": False, **s.progress})
 
 
 def _status(jobs: Jobs, job_id: str) -> JobStatus:
@@ -860,13 +822,11 @@ async def add_photo(
     return await run_in_threadpool(_describe, photos, settings)
 
 
-router.add_api_route(
+add_photo_route(
+    router,
     "/api/cnn/datasets/{dataset_id}/images",
     add_photo,
-    methods=["POST"],
     status_code=201,
-    route_class_override=StrictJSONRoute.capped(upload_cap),
-    openapi_extra=PHOTO_BODY,
     responses={
         **_PHOTO_ERRORS,
         **_NO_DATASET,
@@ -1049,12 +1009,10 @@ async def classify(job_id: str, request: Request, jobs: JobsDep) -> ClassifyOut:
     )
 
 
-router.add_api_route(
+add_photo_route(
+    router,
     "/api/cnn/jobs/{job_id}/classify",
     classify,
-    methods=["POST"],
-    route_class_override=StrictJSONRoute.capped(upload_cap),
-    openapi_extra=PHOTO_BODY,
     responses={**_PHOTO_ERRORS, **_NO_JOB, **_NO_MODEL},
 )
 
@@ -1113,10 +1071,8 @@ _controls = TypeAdapter(Control)
 async def follow_job(websocket: WebSocket, job_id: str) -> None:
     """A job, live: its `status`, then `start`, `batch`, `epoch`, `pictures` and each new
     `status` until it ends; the page may send `{"type": "pause" | "resume" | "stop"}`."""
-    settings = websocket.app.state.settings
     jobs: Jobs = websocket.app.state.live.jobs
-    if not origin_allowed(websocket, settings):
-        await websocket.close(code=status.WS_1008_POLICY_VIOLATION)
+    if await refuse_foreign_origin(websocket):
         return
     if jobs.status(job_id) is None:
         await websocket.close(code=CLOSE_NO_SUCH_JOB)
@@ -1158,6 +1114,7 @@ async def _read_controls(websocket: WebSocket, jobs: Jobs, job_id: str, sending)
         try:
             control = _controls.validate_python(parse_json(text or ""))
         except (BadMessage, ValidationError):
+            reject("bad_message", path=websocket.url.path)
             error = ErrorMessage(
                 message='Send {"type": "pause"}, {"type": "resume"} or {"type": "stop"}. '
                 f"Received: {(text or '<binary>')[:80]!r}"

@@ -30,13 +30,12 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
 
 from app.bench.dogs import bench
 from app.image_store import ImageStore, ImageStoreDep, StoredImage
 from app.labs import Lab
 from app.request_limits import JSON_ERRORS, StrictJSONRoute, unprocessable
-from app.routes.uploads import PHOTO_BODY, STORE_MAX_SIDE, decode_upload
+from app.routes.uploads import STORE_MAX_SIDE, add_photo_route, decode_photo
 from app.settings import Settings
 from models.classifier import (
     DOG_CLASSES,
@@ -68,16 +67,9 @@ LOADING_RETRY_SECONDS = 2
 BUSY_RETRY_SECONDS = 1
 STEP_SIDE = 112  # the pictures of "what the model sees", at most this many pixels a side
 MAX_FEATURE_CHANNELS = 64
-# A multipart form carries the file plus its boundaries and headers.
-FORM_OVERHEAD_BYTES = 64 * 1024
 DECIMALS = 6
 MAP_DECIMALS = 4
 ID_PATTERN = r"^[0-9a-f]{32}$"
-
-
-def upload_cap(settings: Settings) -> int:
-    """The classify body's cap: the upload cap, and room for a form's boundaries."""
-    return settings.max_upload_bytes + FORM_OVERHEAD_BYTES
 
 
 router = APIRouter(prefix="/api/dogs", tags=["dogs"], route_class=StrictJSONRoute)
@@ -580,22 +572,6 @@ def _prepared(classifier: Classifier, stored: StoredImage, preprocessing: str = 
         raise unprocessable(str(exc), ("body", "preprocessing")) from exc
 
 
-async def _upload(request: Request) -> bytes:
-    """The photo's bytes: the form field `file`, or the body itself."""
-    content_type = request.headers.get("content-type", "").lower()
-    if not content_type.startswith("multipart/form-data"):
-        return await request.body()
-    async with request.form(max_files=1, max_fields=8) as form:
-        file = form.get("file")
-        if not isinstance(file, UploadFile):
-            raise unprocessable(
-                "file is required: send the photo as the form field `file` (curl -F "
-                f"file=@dog.jpg), or as the body itself. Received: fields={sorted(form.keys())}",
-                ("body", "file"),
-            )
-        return await file.read()
-
-
 def _class_index(classifier: Classifier, image: np.ndarray, class_index: int | None):
     """(class, its probability): the most probable class if none is given."""
     probabilities = classifier.classify(image[np.newaxis])[0]
@@ -645,7 +621,7 @@ async def classify(
     start = time.perf_counter()
     if served.batcher.waiting >= served.batcher.max_waiting:  # before decoding anything
         raise busy(f"The classifier is busy: {served.batcher.waiting} photos are waiting.")
-    decoded = await decode_upload(await _upload(request), request.app.state.settings)
+    decoded = await decode_photo(request)
     stored = StoredImage(decoded.pixels, decoded.format, decoded.original_size, decoded.file)
     prepared = await run_in_threadpool(served.classifier.prepare, decoded.pixels)
     probabilities, batch_size = await served.classify(prepared.pixels)
@@ -667,13 +643,10 @@ async def classify(
     )
 
 
-# The photo's body takes the upload cap; the JSON endpoints keep the app's JSON cap.
-router.add_api_route(
+add_photo_route(
+    router,
     "/classify",
     classify,
-    methods=["POST"],
-    route_class_override=StrictJSONRoute.capped(upload_cap),
-    openapi_extra=PHOTO_BODY,
     responses={
         413: {"description": "The file is over the byte cap, or the image over the pixel cap."},
         415: {"description": "Not a JPEG, PNG, GIF, BMP or WebP image by content."},

@@ -12,6 +12,7 @@ report names a `GET /api/image-lab/previews/{id}.png`, kept in a bounded store f
 """
 
 import functools
+import inspect
 import operator
 import threading
 import time
@@ -24,6 +25,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    computed_field,
     create_model,
     field_validator,
     model_validator,
@@ -256,7 +258,15 @@ class Histogram(BaseModel):
     counts: list[list[int]] = Field(description="[channel][bin] counts of finite values.")
 
 
-class StageReport(BaseModel):
+class Previewed(BaseModel):
+    """A part of an answer drawn as a preview (`_preview` stores it)."""
+
+    preview: str = Field(description="URL of the preview PNG (RGB, or RGBA when x has alpha).")
+    preview_width: int
+    preview_height: int
+
+
+class StageReport(Previewed):
     """What a student reads about one stage of a pipeline."""
 
     index: int = Field(description="0 is the decode; i is steps[i − 1].")
@@ -271,9 +281,6 @@ class StageReport(BaseModel):
     non_finite: int = Field(description="NaN or infinite values (drawn magenta).")
     display: Display = Field(description="How the preview maps values to grey levels.")
     histogram: Histogram
-    preview: str = Field(description="URL of the preview PNG (RGB, or RGBA when x has alpha).")
-    preview_width: int
-    preview_height: int
     jpeg_bytes: int | None = Field(None, description="jpeg_quality: the JPEG's size in bytes.")
 
 
@@ -285,17 +292,29 @@ class WorkingCopy(BaseModel):
 
 
 class FileInfo(BaseModel):
+    """A file's header facts (`models.images.ImageFile`), with what its mode and orientation mean."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     format: str
     bytes: int
     mode: str = Field(description="Pillow's mode: RGB, RGBA, P, L, LA, 1, I;16, CMYK…")
-    mode_meaning: str
     width: int = Field(description="As stored, before EXIF orientation.")
     height: int
     bit_depth: int = Field(description="Bits per channel: 1, 8 or 16.")
     frames: int
     has_alpha: bool
     orientation: int = Field(description="EXIF orientation, 1 (upright or none) to 8.")
-    orientation_meaning: str
+
+    @computed_field
+    @property
+    def mode_meaning(self) -> str:
+        return MODES.get(self.mode, self.mode)
+
+    @computed_field
+    @property
+    def orientation_meaning(self) -> str:
+        return ORIENTATIONS[self.orientation][0]
 
 
 class TensorFlowView(BaseModel):
@@ -307,12 +326,9 @@ class TensorFlowView(BaseModel):
     notes: list[str]
 
 
-class Upright(BaseModel):
+class Upright(Previewed):
     call: str = Field(description="The tf.image call that turns the decoded pixels upright.")
     shape: list[int]
-    preview: str
-    preview_width: int
-    preview_height: int
 
 
 class DescribeResponse(BaseModel):
@@ -367,14 +383,11 @@ class Draw(BaseModel):
     drawn: dict[str, Any] = Field(description="The random values it drew.")
 
 
-class AugmentedImage(BaseModel):
+class AugmentedImage(Previewed):
     index: int
     seed: list[int] = Field(description="(seed, index).")
     draws: list[Draw]
     shape: list[int]
-    preview: str
-    preview_width: int
-    preview_height: int
 
 
 class AugmentResponse(BaseModel):
@@ -453,36 +466,36 @@ def _round(value: float) -> float:
     return float(f"{value:.{SIGNIFICANT}g}")
 
 
-def _preview(pixels: np.ndarray, side: int, previews: ImageStore) -> tuple[str, int, int]:
-    """Stores the rendered pixels shrunk to `side`: their URL, width and height."""
+def _preview(pixels: np.ndarray, side: int, previews: ImageStore) -> dict[str, object]:
+    """Stores the rendered pixels shrunk to `side`: the `Previewed` fields that show them."""
     small = ip.thumbnail(pixels, side)
     height, width = small.shape[:2]
     preview_id = previews.put(StoredImage(np.ascontiguousarray(small), "PNG", (width, height)))
-    return f"{router.prefix}/previews/{preview_id}.png", width, height
+    return {
+        "preview": f"{router.prefix}/previews/{preview_id}.png",
+        "preview_width": width,
+        "preview_height": height,
+    }
 
 
 def _report(
     index: int,
     op: str,
-    call: str,
-    x: np.ndarray,
-    *,
-    shape: tuple[int, ...] | None = None,
-    note: str = "",
-    jpeg_bytes: int | None = None,
-    side: int,
-    bins: int,
+    done: ip.Applied | ip.Stage,
+    asked: InspectRequest | ImagePipelineRequest,
     previews: ImageStore,
 ) -> StageReport:
-    seen = ip.inspect(x, bins)
-    url, width, height = _preview(ip.render(x, seen.display), side, previews)
+    """What a stage holds, inspected with the `bins` and previewed at the `preview_side` asked."""
+    x = done.x
+    shape = done.shape if isinstance(done, ip.Stage) else x.shape
+    seen = ip.inspect(x, asked.bins)
     return StageReport(
         index=index,
         op=op,
-        call=call,
-        shape=list(shape or x.shape),
+        call=done.call,
+        shape=list(shape),
         dtype=x.dtype.name,
-        note=note,
+        note=done.note,
         value_min=_round(min(c.min for c in seen.channels)),
         value_max=_round(max(c.max for c in seen.channels)),
         channels=[
@@ -504,10 +517,8 @@ def _report(
             high=_round(seen.histogram_high),
             counts=seen.histograms.tolist(),
         ),
-        preview=url,
-        preview_width=width,
-        preview_height=height,
-        jpeg_bytes=jpeg_bytes,
+        jpeg_bytes=done.jpeg_bytes,
+        **_preview(ip.render(x, seen.display), asked.preview_side, previews),
     )
 
 
@@ -540,10 +551,33 @@ def _refusals_are_422(endpoint):
     return guarded
 
 
-def _timed(response: Response, start: float) -> float:
-    compute_ms = round((time.perf_counter() - start) * 1000, 2)
-    response.headers["Server-Timing"] = f"compute;dur={compute_ms}"
-    return compute_ms
+def _png(pixels: np.ndarray, headers: dict[str, str]) -> Response:
+    return Response(ip.encode_png(pixels), media_type="image/png", headers=headers)
+
+
+def _inspection(path: str):
+    """Registers an inspection endpoint, `POST path`: its refusals are 422s
+    (`_refusals_are_422`); its answer's `compute_ms` (the endpoint leaves it 0) and the
+    `Server-Timing` header, set here on a `Response` the endpoint does not take, say how long it
+    took."""
+
+    def register(endpoint):
+        guarded = _refusals_are_422(endpoint)
+
+        @functools.wraps(endpoint)
+        def timed(response: Response, **kwargs):
+            start = time.perf_counter()
+            answer = guarded(**kwargs)
+            answer.compute_ms = round((time.perf_counter() - start) * 1000, 2)
+            response.headers["Server-Timing"] = f"compute;dur={answer.compute_ms}"
+            return answer
+
+        own = inspect.signature(endpoint)
+        reply = inspect.Parameter("response", inspect.Parameter.KEYWORD_ONLY, annotation=Response)
+        timed.__signature__ = own.replace(parameters=[*own.parameters.values(), reply])
+        return router.post(path, responses=_IMAGE_ERRORS)(timed)
+
+    return register
 
 
 # --- Endpoints ---------------------------------------------------------------------------------
@@ -639,54 +673,31 @@ def preview(preview_id: str, previews: PreviewsDep) -> Response:
     stored = previews.get(preview_id)
     if stored is None:
         raise HTTPException(404, "This preview has expired; run the request again.")
-    return Response(
-        ip.encode_png(stored.pixels),
-        media_type="image/png",
-        headers={"Cache-Control": "private, max-age=3600, immutable"},
-    )
+    return _png(stored.pixels, {"Cache-Control": "private, max-age=3600, immutable"})
 
 
-@router.post("/describe", responses=_IMAGE_ERRORS)
-@_refusals_are_422
-def describe(
-    body: InspectRequest, store: ImageStoreDep, previews: PreviewsDep, response: Response
-) -> DescribeResponse:
+@_inspection("/describe")
+def describe(body: InspectRequest, store: ImageStoreDep, previews: PreviewsDep) -> DescribeResponse:
     """
     What a file is and what `tf.io.decode_image` makes of it: format, bytes, mode, bit depth,
     frames, EXIF orientation as stored and applied, shape, dtype, value range, batch shape.
     """
-    start = time.perf_counter()
     image, _ = _load(body.source, store)
     file = image.file
     decoded = ip.decode(image.native, file)
     upright = None
     if file.orientation != 1:
         turned = np.ascontiguousarray(orient(decoded.x, file.orientation))
-        url, width, height = _preview(ip.render(turned), body.preview_side, previews)
         sides = (file.width, file.height) if file.orientation >= 5 else (file.height, file.width)
         upright = Upright(
             call=ORIENTATIONS[file.orientation][1].format(x="x"),
             shape=[*sides, file.tf_channels],
-            preview=url,
-            preview_width=width,
-            preview_height=height,
+            **_preview(ip.render(turned), body.preview_side, previews),
         )
     shape = [file.height, file.width, file.tf_channels]
-    answer = DescribeResponse(
+    return DescribeResponse(
         source=body.source,
-        file=FileInfo(
-            format=file.format,
-            bytes=file.bytes,
-            mode=file.mode,
-            mode_meaning=MODES.get(file.mode, file.mode),
-            width=file.width,
-            height=file.height,
-            bit_depth=file.bit_depth,
-            frames=file.frames,
-            has_alpha=file.has_alpha,
-            orientation=file.orientation,
-            orientation_meaning=ORIENTATIONS[file.orientation][0],
-        ),
+        file=FileInfo.model_validate(file),
         tensorflow=TensorFlowView(
             call="tf.io.decode_image(data)",
             shape=list(file.tf_shape),
@@ -696,27 +707,15 @@ def describe(
             notes=ip.decode_notes(file),
         ),
         working_copy=_working_copy(image),
-        decoded=_report(
-            0,
-            "decode",
-            decoded.call,
-            decoded.x,
-            note=decoded.note,
-            side=body.preview_side,
-            bins=body.bins,
-            previews=previews,
-        ),
+        decoded=_report(0, "decode", decoded, body, previews),
         upright=upright,
         compute_ms=0.0,
     )
-    answer.compute_ms = _timed(response, start)
-    return answer
 
 
-@router.post("/pipeline", responses=_IMAGE_ERRORS)
-@_refusals_are_422
+@_inspection("/pipeline")
 def pipeline(
-    body: ImagePipelineRequest, store: ImageStoreDep, previews: PreviewsDep, response: Response
+    body: ImagePipelineRequest, store: ImageStoreDep, previews: PreviewsDep
 ) -> ImagePipelineResponse:
     """
     Decode → steps (resize, crop, flip, colour, cast, normalize, batch…), each stage inspected:
@@ -725,35 +724,18 @@ def pipeline(
     A step that cannot run on what it receives (saturation of a gray image, a box that does
     not fit) is a 422 whose `loc` is `["body", "steps", i]`.
     """
-    start = time.perf_counter()
     image, file_name = _load(body.source, store)
     stages = _stages(body, image)
     shown = list(enumerate(stages))
     if body.report == "last":
         shown = shown[-1:]
-    answer = ImagePipelineResponse(
+    return ImagePipelineResponse(
         source=body.source,
         working_copy=_working_copy(image),
-        stages=[
-            _report(
-                i,
-                stage.op,
-                stage.call,
-                stage.x,
-                shape=stage.shape,
-                note=stage.note,
-                jpeg_bytes=stage.jpeg_bytes,
-                side=body.preview_side,
-                bins=body.bins,
-                previews=previews,
-            )
-            for i, stage in shown
-        ],
+        stages=[_report(i, stage.op, stage, body, previews) for i, stage in shown],
         snippet=ip.snippet(stages, file_name),
         compute_ms=0.0,
     )
-    answer.compute_ms = _timed(response, start)
-    return answer
 
 
 @router.post("/pipeline.png", responses={**_PNG, **_IMAGE_ERRORS})
@@ -765,23 +747,17 @@ def pipeline_png(body: ImagePipelineRequest, store: ImageStoreDep) -> Response:
     """
     image, _ = _load(body.source, store)
     last = _stages(body, image)[-1]
-    return Response(
-        ip.encode_png(ip.render(last.x)),
-        media_type="image/png",
-        headers={"Content-Disposition": 'attachment; filename="pipeline.png"'},
-    )
+    return _png(ip.render(last.x), {"Content-Disposition": 'attachment; filename="pipeline.png"'})
 
 
-@router.post("/normalizations", responses=_IMAGE_ERRORS)
-@_refusals_are_422
+@_inspection("/normalizations")
 def normalizations(
-    body: InspectRequest, store: ImageStoreDep, previews: PreviewsDep, response: Response
+    body: InspectRequest, store: ImageStoreDep, previews: PreviewsDep
 ) -> NormalizationsResponse:
     """
     The image (decoded as RGB uint8) under each normalization side by side, and the size of a
     tiny network's first gradient with each: raw 0–255 inputs make it hundreds of times larger.
     """
-    start = time.perf_counter()
     image, _ = _load(body.source, store)
     x = ip.decode(image.native, image.file, channels=3).x
     sizes = ip.first_step_gradients(x)
@@ -793,16 +769,7 @@ def normalizations(
             mode=mode,
             title=titles[mode].title,
             why=titles[mode].why,
-            stage=_report(
-                1,
-                "cast" if mode == "raw" else "normalize",
-                applied.call,
-                applied.x,
-                note=applied.note,
-                side=body.preview_side,
-                bins=body.bins,
-                previews=previews,
-            ),
+            stage=_report(1, "cast" if mode == "raw" else "normalize", applied, body, previews),
             gradient=FirstStepGradient(**{k: _round(v) for k, v in vars(sizes[mode]).items()}),
         )
         for mode, applied in done.items()
@@ -813,21 +780,15 @@ def normalizations(
         f"weights (seed 0), cross-entropy against class 0, SGD at learning rate "
         f"{ip.GRADIENT_LEARNING_RATE}."
     )
-    answer = NormalizationsResponse(source=body.source, rows=rows, network=network, compute_ms=0.0)
-    answer.compute_ms = _timed(response, start)
-    return answer
+    return NormalizationsResponse(source=body.source, rows=rows, network=network, compute_ms=0.0)
 
 
-@router.post("/augment", responses=_IMAGE_ERRORS)
-@_refusals_are_422
-def augment(
-    body: AugmentRequest, store: ImageStoreDep, previews: PreviewsDep, response: Response
-) -> AugmentResponse:
+@_inspection("/augment")
+def augment(body: AugmentRequest, store: ImageStoreDep, previews: PreviewsDep) -> AugmentResponse:
     """
     A batch of random augmentations of one image with `tf.image.stateless_random_*`: the same
     seed gives the same batch, and each image lists the values its augmentations drew.
     """
-    start = time.perf_counter()
     image, file_name = _load(body.source, store)
     x = ip.decode(image.native, image.file, channels=3, dtype="float32").x
     size = ip.fit_within(*x.shape[:2], body.side)
@@ -836,7 +797,6 @@ def augment(
     batch = ip.augment(x, chosen, seed=body.seed, count=body.count)
     images = []
     for i, item in enumerate(batch):
-        url, width, height = _preview(ip.render(item.x), body.preview_side, previews)
         draws = [Draw(op=d.op, seed=list(d.seed), call=d.call, drawn=d.drawn) for d in item.draws]
         images.append(
             AugmentedImage(
@@ -844,23 +804,19 @@ def augment(
                 seed=list(item.seed),
                 draws=draws,
                 shape=list(item.x.shape),
-                preview=url,
-                preview_width=width,
-                preview_height=height,
+                **_preview(ip.render(item.x), body.preview_side, previews),
             )
         )
     snippet = ip.augment_snippet(
         chosen, seed=body.seed, count=body.count, size=size, file_name=file_name
     )
-    answer = AugmentResponse(
+    return AugmentResponse(
         source=body.source,
         input_shape=list(x.shape),
         images=images,
         snippet=snippet,
         compute_ms=0.0,
     )
-    answer.compute_ms = _timed(response, start)
-    return answer
 
 
 LAB = Lab(

@@ -33,7 +33,10 @@ WORK_PER_FRAME = 25_000_000
 # Changing these re-initialises the weights; the other fields apply to the running network.
 DATA_FIELDS = frozenset({"problem", "dataset", "noise", "train_ratio", "seed"})
 ARCH_FIELDS = frozenset({"features", "hidden", "activation", "batch_size"})
-WARM_UP = ([4], [4, 2, 2], [])  # after the default [4, 2]: one fewer and one more hidden layer
+# After the default [4, 2]: one fewer and one more hidden layer, and two wider layers; then the
+# widest shape of every depth, the stand-in any new shape trains in while its own is traced.
+WARM_UP = ([4], [4, 2, 2], [], [8, 8])
+WIDEST = tuple([MAX_NEURONS] * depth for depth in range(1, MAX_LAYERS + 1))
 
 
 class MlpSession(LiveSession):
@@ -49,20 +52,29 @@ class MlpSession(LiveSession):
     def __init__(self, runtime, config: MlpConfig | None = None):
         self.group = None  # where its network trains, in slot `slot`
         self.slot = -1
+        self._arch: tuple[MlpConfig, Architecture] | None = None  # read every frame: kept
         super().__init__(runtime, config)
 
     @classmethod
     def warm_up(cls, runtime) -> None:
-        """Traces the shapes a class reaches first (the default network, XLA-compiled too) in the
-        background at start-up, so nobody waits for them."""
+        """Traces the shapes a class reaches first (the default network, XLA-compiled too, and its
+        exact max-speed trace) and every depth's widest shape in the background at start-up, so
+        nobody waits for them."""
         first = (cls(runtime), runtime.settings.use_xla)
         others = [(cls(runtime, MlpConfig(hidden=hidden)), False) for hidden in WARM_UP]
-        runtime.stacked.warm_up([first, *others])
+        widest = [(cls(runtime, MlpConfig(hidden=h, batch_size=100)), False) for h in WIDEST]
+        runtime.stacked.warm_up([first, *others, *widest])
 
     @property
     def arch(self) -> Architecture:
         c = self.config
-        return Architecture(len(c.features), tuple(c.hidden), c.activation, c.batch_size, c.problem)
+        if self._arch is None or self._arch[0] is not c:
+            hidden = tuple(c.hidden)
+            self._arch = (
+                c,
+                Architecture(len(c.features), hidden, c.activation, c.batch_size, c.problem),
+            )
+        return self._arch[1]
 
     @property
     def is_max_speed(self) -> bool:
@@ -107,6 +119,27 @@ class MlpSession(LiveSession):
                     f"Received: {field}={index}",
                     field,
                 )
+
+    def fork(self) -> dict:
+        """Where this run is, for a classroom room's student to go on from: config, step, weights
+        (a plain SGD step has no other optimizer state)."""
+        params = self.arch.unpad(self.group.params_of(self))
+        return {
+            "config": self.config.model_dump(),
+            "step": self.step,
+            "params": [p.tolist() for p in params],
+        }
+
+    def adopt(self, fork: dict) -> None:
+        """Goes on from another session's `fork()`: its config (and so its data), step and weights."""
+        self.configure(fork["config"])
+        self.group.set_params(
+            self, self.arch.pad([np.asarray(p, np.float32) for p in fork["params"]])
+        )
+        self.step = fork["step"]
+        self.gen += 1  # a call in flight started from the weights before
+        self.diverged = False
+        self.want_frame()
 
     def init_weights(self) -> None:
         if self.group is not None:  # else the group it joins loads them

@@ -444,5 +444,5 @@ LAB = Lab(
             zip(OPTIMIZERS, ("SGD", "SGD + momentum", "RMSprop", "Adam"), strict=True)
         ),
     },
-    ready=False,  # the page is still to come; /ws/rnn works
+    ready=True,
 )

@@ -4,14 +4,17 @@ It also words every error a client message gets: the field, the value received, 
 """
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 
 from fastapi import WebSocket, WebSocketDisconnect, status
 from pydantic import TypeAdapter, ValidationError
 
-from app.live.guard import BadMessage, RateLimit, origin_allowed, parse_json
+from app import metrics
+from app.live.guard import BadMessage, RateLimit, parse_json, refuse_foreign_origin
 from app.live.outbox import Outbox
 from app.protocol.shared import ErrorMessage
+from app.rooms.host import room_link
 
 CLOSE_TOO_BIG = 1009
 CLOSE_TRY_LATER = 1013
@@ -24,27 +27,31 @@ class ServerFull(Exception):
 async def run_socket(websocket: WebSocket, session_type: type) -> None:
     """Accepts (or refuses) the socket, opens a session of `session_type` in the app's live
     runtime, and feeds it the socket's text messages until the socket closes."""
-    settings = websocket.app.state.settings
     runtime = websocket.app.state.live
-    if not origin_allowed(websocket, settings):
-        # Closing before accept answers the handshake with HTTP 403.
-        await websocket.close(code=status.WS_1008_POLICY_VIOLATION)
+    if await refuse_foreign_origin(websocket):
         return
     await websocket.accept()
+    lab = session_type.__module__.rpartition(".")[2]  # app.labs.mlp → mlp
     try:
         session = runtime.open(session_type)
     except ServerFull as e:
+        metrics.reject("server_full", lab=lab)
         await websocket.send_text(ErrorMessage(message=str(e)).model_dump_json())
         await websocket.close(code=CLOSE_TRY_LATER, reason="server full")
         return
-    writer = asyncio.create_task(_write(websocket, session))
+    metrics.session_opened(lab)
+    opened = time.monotonic()
+    latency = metrics.FrameLatency(lab)
+    writer = asyncio.create_task(_write(websocket, session, latency))
     try:
-        await _read(websocket, session)
+        async with room_link(websocket, session):  # a classroom room's instructor or fork
+            await _read(websocket, session, latency)
     except WebSocketDisconnect:
         pass
     finally:
         writer.cancel()
         runtime.close(session)
+        metrics.session_closed(lab, time.monotonic() - opened)
 
 
 async def incoming(websocket: WebSocket) -> AsyncIterator[str | None]:
@@ -60,11 +67,13 @@ async def incoming(websocket: WebSocket) -> AsyncIterator[str | None]:
         text = message.get("text")
         size = len(text.encode()) if text is not None else len(message.get("bytes") or b"")
         if size > settings.ws_max_message_bytes:
+            metrics.reject("too_big", path=websocket.url.path, size=size)
             await websocket.close(
                 CLOSE_TOO_BIG, f"message over {settings.ws_max_message_bytes} bytes"
             )
             return
         if not limit.allow():
+            metrics.reject("rate_limited", path=websocket.url.path)
             await websocket.close(
                 status.WS_1008_POLICY_VIOLATION, f"over {settings.message_rate:g} messages a second"
             )
@@ -72,23 +81,29 @@ async def incoming(websocket: WebSocket) -> AsyncIterator[str | None]:
         yield text
 
 
-async def _read(websocket: WebSocket, session) -> None:
+async def _read(websocket: WebSocket, session, latency: metrics.FrameLatency) -> None:
     async for text in incoming(websocket):
+        arrived = time.perf_counter()
         if text is None:
+            metrics.reject("bad_message", path=websocket.url.path)
             session.send_error("Binary messages are not accepted: send JSON text.")
             continue
         session.receive(text)
+        if session.has_work:  # it calls for a frame (a pause does not)
+            latency.message_arrived(arrived)
 
 
-async def _write(websocket: WebSocket, session: Outbox) -> None:
+async def _write(websocket: WebSocket, session: Outbox, latency: metrics.FrameLatency) -> None:
     try:
         while True:
             control, frame = await session.next_outgoing()
             if control is not None:
                 await websocket.send_text(control)
             else:
-                await websocket.send_text(frame[0])
+                if frame[0]:  # a lab whose frame is all binary (the MLP's) has no text part
+                    await websocket.send_text(frame[0])
                 await websocket.send_bytes(frame[1])
+                latency.frame_sent()
     except (WebSocketDisconnect, RuntimeError):
         # The client went away; the reader notices and closes the session.
         pass
@@ -109,6 +124,7 @@ def parse_message(adapter: TypeAdapter, text: str, session: Outbox, types: str):
         session.send_error(str(e))
     except ValidationError as e:
         session.send_error(*explain_validation_error(e, types))
+    metrics.reject("bad_message")
     return None
 
 

@@ -3,20 +3,40 @@
 import json
 import time
 
+from starlette import status
 from starlette.websockets import WebSocket
 
+from app.metrics import reject
 from app.settings import Settings
 
 
 def origin_allowed(websocket: WebSocket, settings: Settings) -> bool:
-    """Same-origin or allowlisted. CORS middleware does not cover WebSockets, so this is the check."""
+    """Same-origin or allowlisted. CORS middleware does not cover WebSockets, so this is the check.
+
+    `null` (a sandboxed iframe, a file:// page, a redirect) is never an allowed origin, even if
+    configured: any page can make its origin `null`."""
     origin = websocket.headers.get("origin")
     if origin is None:
         return settings.allow_missing_origin
+    if origin == "null":
+        return False
     if origin in settings.allowed_origins:
         return True
     host = websocket.headers.get("host", "")
     return origin in (f"http://{host}", f"https://{host}")
+
+
+async def refuse_foreign_origin(websocket: WebSocket) -> bool:
+    """The check every socket route makes first: True after refusing a socket from another site
+    (closed before accept, so the handshake is answered 403), False if it may go on.
+
+    `if await refuse_foreign_origin(websocket): return`
+    """
+    if origin_allowed(websocket, websocket.app.state.settings):
+        return False
+    reject("bad_origin", origin=websocket.headers.get("origin"), path=websocket.url.path)
+    await websocket.close(code=status.WS_1008_POLICY_VIOLATION)
+    return True
 
 
 class RateLimit:

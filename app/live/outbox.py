@@ -2,6 +2,7 @@
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 
 from app.protocol.shared import ErrorMessage
 
@@ -13,11 +14,18 @@ class Outbox:
         self._outbox: deque[str] = deque()
         self._frame: tuple[str, bytes] | None = None
         self._wake = asyncio.Event()
+        # Also sees every message sent (text, and a frame's bytes): a classroom room relays them.
+        self.tap: Callable[[str, bytes | None], None] | None = None
 
     def send(self, message) -> None:
         """Queues a control message (never dropped, sent before the next frame)."""
-        self._outbox.append(message.model_dump_json())
+        self.send_text(message.model_dump_json())
+
+    def send_text(self, text: str) -> None:
+        self._outbox.append(text)
         self._wake.set()
+        if self.tap is not None:
+            self.tap(text, None)
 
     def send_error(self, message: str, field: str | None = None) -> None:
         self.send(ErrorMessage(message=message, field=field))
@@ -26,6 +34,8 @@ class Outbox:
         """Latest frame wins: a slow client gets fewer frames, never a backlog."""
         self._frame = (text, data)
         self._wake.set()
+        if self.tap is not None:
+            self.tap(text, data)
 
     async def next_outgoing(self) -> tuple[str | None, tuple[str, bytes] | None]:
         """Waits for something to send: queued control messages first, then the newest frame."""

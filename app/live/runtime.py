@@ -12,7 +12,8 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
-from app.jobs.local import LocalJobs
+from app.broker import Broker, MemoryBroker, make_broker
+from app.jobs import make_jobs
 from app.labs import all_labs
 from app.live.channel import ServerFull
 from app.live.session import LiveSession
@@ -52,12 +53,16 @@ class LiveRuntime:
         self.solo = SoloRunner(self)
         self.stacked = StackedRunner(self)
         self.runners = {SoloRunner: self.solo, StackedRunner: self.stacked}
-        self.jobs = LocalJobs(settings)  # long work (CNN training): its workers start with the app
+        # Long work (CNN training): in-process workers that start with the app, or RQ's.
+        self.jobs = make_jobs(settings)
+        # Rooms' messages between server processes: the lifespan makes the configured one.
+        self.broker: Broker = MemoryBroker()
 
     @asynccontextmanager
     async def lifespan(self, app):
         self.pool = ThreadPoolExecutor(self.settings.tf_threads, thread_name_prefix="tf")
         self.compiler = BackgroundPool(1, "xla")
+        self.broker = await make_broker(self.settings)
         self.jobs.start()
         tasks = [asyncio.create_task(self.stacked.run()), asyncio.create_task(self._pause_idle())]
         # Live labs first: a class waits on them; the one-shot labs' compiles queue behind.
@@ -78,6 +83,7 @@ class LiveRuntime:
             # A compile in progress finishes (it cannot be interrupted); queued ones are dropped.
             self.compiler.shutdown(wait=True, cancel_futures=True)
             self.pool.shutdown(wait=True, cancel_futures=True)
+            await self.broker.close()
 
     @property
     def compiling(self) -> int:

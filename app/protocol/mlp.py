@@ -5,6 +5,7 @@ Its choices come from `models/`; `static/js/protocol/mlp.js` exports `mirror()`.
 
 from typing import Annotated, Literal
 
+import numpy as np
 from pydantic import Field, field_validator
 
 from app.protocol import shared
@@ -85,7 +86,8 @@ class DataMessage(StrictMessage):
 
 
 class FrameMessage(StrictMessage):
-    """One frame of training; the binary message of `frame_bytes` bytes right after it holds its grids."""
+    """One frame of training, as `decode_frame` reads it from its binary message (the page's
+    `decodeFrame` reads the same fields)."""
 
     type: Literal["frame"] = "frame"
     version: int
@@ -105,7 +107,73 @@ class FrameMessage(StrictMessage):
     drawn: list[int]
     weights: list[list[list[float]]]
     biases: list[list[float]]
-    frame_bytes: int
+
+
+# A frame travels as one binary message (little-endian): this fixed header, then the drawn weights
+# and biases as float32 (`weights[0]` row by row, `biases[0]`, `weights[1]` …), then the grids as
+# uint8. A metric that is null (not finite, or a regressor's accuracy) is NaN in the header.
+FRAME_KIND = 1  # the header's first byte: what the binary message is
+FRAME_FLAGS = {"DIVERGED": 1, "RUNNING": 2}
+LAYER_SLOTS = MAX_LAYERS + 2  # inputs, hidden layers, output; unused slots are 0
+FRAME_HEADER = np.dtype(
+    [
+        ("kind", "u1"), ("flags", "u1"), ("grid_size", "u1"), ("neuron_grid_size", "u1"),
+        ("version", "<u4"), ("steps_per_frame", "<u4"), ("domain", "<f4"),
+        ("step", "<f8"), ("epoch", "<f8"),
+        ("loss", "<f4"), ("test_loss", "<f4"), ("accuracy", "<f4"), ("test_accuracy", "<f4"),
+        ("layers", "u1", (LAYER_SLOTS,)), ("drawn", "u1", (LAYER_SLOTS,)),
+    ]
+)  # fmt: skip
+METRICS = ("loss", "test_loss", "accuracy", "test_accuracy")
+
+
+def decode_frame(data: bytes) -> tuple[FrameMessage, bytes]:
+    """A frame's binary message: the frame, and its grids (docs/protocol.md)."""
+    h = np.frombuffer(data, FRAME_HEADER, count=1)[0]
+    if h["kind"] != FRAME_KIND:
+        raise ValueError(f"not a frame: kind {h['kind']}")
+    layers = [int(n) for n in h["layers"] if n]
+    drawn = [int(n) for n in h["drawn"][: len(layers)]]
+    offset, weights, biases = FRAME_HEADER.itemsize, [], []
+    for n_in, n_out in zip(drawn[:-1], drawn[1:], strict=True):
+        w = np.frombuffer(data, "<f4", n_in * n_out, offset).reshape(n_in, n_out)
+        offset += w.nbytes
+        b = np.frombuffer(data, "<f4", n_out, offset)
+        offset += b.nbytes
+        weights.append(w.tolist())
+        biases.append(b.tolist())
+    frame = FrameMessage(
+        version=int(h["version"]),
+        step=int(h["step"]),
+        epoch=float(h["epoch"]),
+        **{m: None if np.isnan(h[m]) else float(h[m]) for m in METRICS},
+        diverged=bool(h["flags"] & FRAME_FLAGS["DIVERGED"]),
+        running=bool(h["flags"] & FRAME_FLAGS["RUNNING"]),
+        steps_per_frame=int(h["steps_per_frame"]),
+        grid_size=int(h["grid_size"]),
+        neuron_grid_size=int(h["neuron_grid_size"]),
+        domain=float(h["domain"]),
+        layers=layers,
+        drawn=drawn,
+        weights=weights,
+        biases=biases,
+    )
+    return frame, data[offset:]
+
+
+def _layout() -> dict[str, list]:
+    """`{field: [byte offset, DataView type, count]}` of `FRAME_HEADER`, for the page's decoder."""
+    out = {}
+    for name in FRAME_HEADER.names:
+        dtype, offset = FRAME_HEADER.fields[name][:2]
+        base = dtype.base if dtype.shape else dtype
+        kind = {"u": "Uint", "f": "Float"}[base.kind] + str(base.itemsize * 8)  # a DataView getter
+        out[name] = [offset, kind, int(np.prod(dtype.shape))]
+    return out
+
+
+FRAME_LAYOUT = _layout()
+FRAME_HEADER_BYTES = FRAME_HEADER.itemsize
 
 
 CLIENT_MESSAGES = (*shared.client_messages(ConfigMessage), SetWeightMessage)
@@ -131,4 +199,8 @@ def mirror() -> dict[str, object]:
         MAX_STEPS_PER_FRAME=MAX_STEPS_PER_FRAME,
         MAX_SEED=MAX_SEED,
         MAX_WEIGHT=MAX_WEIGHT,
+        FRAME_KIND=FRAME_KIND,
+        FRAME_FLAGS=FRAME_FLAGS,
+        FRAME_LAYOUT=FRAME_LAYOUT,
+        FRAME_HEADER_BYTES=FRAME_HEADER_BYTES,
     )

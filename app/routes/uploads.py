@@ -1,11 +1,14 @@
 """Image uploads: the raw file as the request body, checked and decoded, kept in memory by id."""
 
+from collections.abc import Callable
+
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
 
 from app.image_store import ImageStoreDep, StoredImage
-from app.request_limits import read_capped_body, unprocessable
+from app.request_limits import StrictJSONRoute, read_capped_body, unprocessable
 from app.settings import Settings
 from models.images import ALLOWED_FORMATS, DecodedImage, ImageRejected, decode_image
 
@@ -15,6 +18,8 @@ STORE_MAX_SIDE = 512
 # manipulations, statistics and histograms takes under 30 ms.
 WORKING_SIDE = 768
 STATUS = {"too_large": 413, "unsupported_format": 415}
+# A photo endpoint's multipart form carries the file plus its boundaries and headers.
+FORM_OVERHEAD_BYTES = 64 * 1024
 
 # A photo endpoint's OpenAPI body: a multipart field `file` or the raw file, as both labs accept.
 PHOTO_BODY = {
@@ -122,3 +127,41 @@ async def decode_upload(
         if exc.kind == "invalid":
             raise unprocessable(exc.reason) from exc
         raise HTTPException(STATUS[exc.kind], exc.reason) from exc
+
+
+def photo_cap(settings: Settings) -> int:
+    """A photo endpoint's body cap: the upload cap, and room for a form's boundaries."""
+    return settings.max_upload_bytes + FORM_OVERHEAD_BYTES
+
+
+def add_photo_route(router: APIRouter, path: str, endpoint: Callable, **options) -> None:
+    """Adds `endpoint` to `router` as `POST path`, taking a photo (`PHOTO_BODY`): its body is
+    capped by `photo_cap`, while the lab's JSON endpoints keep the app's JSON cap."""
+    router.add_api_route(
+        path,
+        endpoint,
+        methods=["POST"],
+        route_class_override=StrictJSONRoute.capped(photo_cap),
+        openapi_extra=PHOTO_BODY,
+        **options,
+    )
+
+
+async def decode_photo(request: Request) -> DecodedImage:
+    """A photo endpoint's photo (`PHOTO_BODY`: the form field `file`, or the body itself), decoded
+    as `decode_upload` decodes it."""
+    return await decode_upload(await _photo_bytes(request), request.app.state.settings)
+
+
+async def _photo_bytes(request: Request) -> bytes:
+    if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+        return await request.body()
+    async with request.form(max_files=1, max_fields=8) as form:
+        file = form.get("file")
+        if not isinstance(file, UploadFile):
+            raise unprocessable(
+                "file is required: send the photo as the form field `file` (curl -F "
+                f"file=@dog.jpg), or as the body itself. Received: fields={sorted(form.keys())}",
+                ("body", "file"),
+            )
+        return await file.read()

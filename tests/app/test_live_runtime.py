@@ -4,6 +4,7 @@ traces, the solo tasks, and the thread pools the app's lifespan owns."""
 import asyncio
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from fastapi.testclient import TestClient
@@ -11,10 +12,12 @@ from fastapi.testclient import TestClient
 from app.labs.mlp import MlpSession
 from app.labs.neurons import NeuronSession
 from app.live.channel import ServerFull
+from app.live.group import MAX_SPEED_CALL_SECONDS, Group, StepBudget
 from app.live.runtime import BackgroundPool, LiveRuntime
 from app.main import create_app
 from app.protocol.mlp import MlpConfig
 from app.settings import Settings
+from models.mlp import Architecture
 
 
 def test_a_full_class_splits_into_groups_that_share_one_trace() -> None:
@@ -64,12 +67,12 @@ def test_new_layer_sizes_reuse_the_trace() -> None:
             session.running = True
             await live.stacked.tick()
             before = set(live.stacked.trainers)
-            session.configure({"hidden": [7, 3]})
+            session.configure({"hidden": [3, 1]})
             await live.stacked.tick()
             return before, set(live.stacked.trainers), session.step
 
     before, after, step = asyncio.run(run())
-    assert before == after  # [4, 2] and [7, 3] pad to the same shape
+    assert before == after  # [4, 2] and [3, 1] pad to the same shape
     assert step == 25  # restarted at 0 by the new architecture, then one epoch
 
 
@@ -114,3 +117,54 @@ def test_the_background_pool_counts_what_it_still_has_to_do() -> None:
         assert pool.pending == 0
     finally:
         pool.shutdown()
+
+
+def _budget_after(call_seconds) -> int:
+    """The max-speed K after calls whose time is `call_seconds(k)`, K probed around its target."""
+    budget = StepBudget()
+    for _ in range(60):
+        k = budget.next()
+        budget.observe(k, call_seconds(k))
+    return budget.target
+
+
+def test_max_speed_fits_its_steps_to_a_calls_fixed_and_per_step_cost() -> None:
+    # 4 ms a call plus 2 µs a step: the rest of 1/60 s goes to steps.
+    assert _budget_after(lambda k: 0.004 + 2e-6 * k) == pytest.approx(
+        (MAX_SPEED_CALL_SECONDS - 0.004) / 2e-6, rel=0.05
+    )
+    # A busy machine: the fixed cost alone is over the budget, and steps cost 3× more. Steps
+    # take as long as the fixed cost: fewer steps a frame, not one.
+    busy = _budget_after(lambda k: 0.03 + 6e-6 * k)
+    assert busy == pytest.approx(0.03 / 6e-6, rel=0.05)
+
+
+def test_a_never_traced_shape_trains_in_a_wider_ready_one_then_moves_to_its_own() -> None:
+    live = LiveRuntime(Settings(use_xla=False))
+    runner = live.stacked
+    # The pools without the lifespan's start-up warm-ups: only this test's work is queued.
+    live.pool, live.compiler = ThreadPoolExecutor(1), BackgroundPool(1, "xla")
+    wide = Architecture(2, (20, 20, 20, 20, 20), "tanh", 10).shape
+    stand_in = runner._trainer(wide)
+    if not stand_in.traced:  # traced once a process
+        group = Group(stand_in, False, live.settings.grid_size, 16)
+        group.add(MlpSession(live, MlpConfig(hidden=[20] * 5)))
+        stand_in(group.prepare_idle())
+
+    async def run():
+        session = live.open(MlpSession)
+        session.configure({"hidden": [3, 5, 2, 7, 4]})  # pads to width 8, depth 5
+        own = runner._trainer(session.arch.shape)
+        assert session.group.trainer is (own if own.traced else stand_in)
+        session.running = True
+        await runner.tick()
+        assert session.step == 25
+        await asyncio.to_thread(live.compiler.submit(lambda: None).result)  # its own is traced
+        await runner.tick()
+        assert session.group.trainer is own and session.step == 50
+
+    try:
+        asyncio.run(run())
+    finally:
+        live.pool.shutdown()
+        live.compiler.shutdown()

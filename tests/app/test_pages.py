@@ -2,12 +2,14 @@
 
 import gzip
 import re
+from dataclasses import replace
 
 import pytest
 from fastapi.testclient import TestClient
 
 from app.labs import all_labs
 from app.main import create_app
+from app.routes import pages
 from app.settings import Settings
 
 LABS = [pytest.param(lab, id=lab.slug) for lab in all_labs()]
@@ -44,9 +46,14 @@ def test_every_lab_has_a_page(client: TestClient, lab) -> None:
     assert ("coming soon" in r.text) is not lab.ready
 
 
-def test_a_planned_lab_says_it_is_coming(client: TestClient) -> None:
-    planned = [lab for lab in all_labs() if not lab.ready]
-    assert planned, "the registry lists the labs still to come"
+def test_a_planned_lab_says_it_is_coming(client: TestClient, monkeypatch) -> None:
+    # Every lab in the registry may have its page: a built one, marked planned, stands in.
+    stand_in = replace(all_labs()[-1], ready=False)
+    find = pages.find_lab
+    monkeypatch.setattr(
+        pages, "find_lab", lambda slug: stand_in if slug == stand_in.slug else find(slug)
+    )
+    planned = [lab for lab in all_labs() if not lab.ready] + [stand_in]
     for lab in planned:
         html = client.get(f"/labs/{lab.slug}").text
         assert f"<h1>{lab.title}: coming soon</h1>" in html and lab.summary in html

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 from typing import get_args
 
+import numpy as np
 import pytest
 from annotated_types import Ge, Le
 
@@ -83,3 +84,13 @@ def test_numeric_ranges(lab: Lab, js: dict[str, object]) -> None:
     config = lab.session.config_type
     ranged = {f: _bounds(config, f) for f in config.model_fields if _bounds(config, f) is not None}
     assert js["LIMITS"] == ranged
+
+
+def test_the_load_benchs_frame_header_matches_the_protocol() -> None:
+    # The bench's client processes read the MLP frame's header without importing the protocol.
+    from app.bench.load import MLP_FRAME
+    from app.protocol.mlp import FRAME_HEADER, FRAME_KIND
+
+    header = np.zeros(1, FRAME_HEADER)
+    header[["kind", "version", "step"]] = (FRAME_KIND, 7, 12345.0)
+    assert MLP_FRAME.unpack_from(header.tobytes()) == (FRAME_KIND, 7, 12345.0)

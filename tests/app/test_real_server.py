@@ -7,6 +7,8 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
+from app.protocol.mlp import decode_frame
+
 
 def _ws(base: str) -> str:
     return base.replace("http://", "ws://") + "/ws/mlp"
@@ -48,7 +50,7 @@ def test_own_origin_trains_and_http_stays_up(live_server: str) -> None:
         steps = []
         while len(steps) < 3:
             message = ws.recv(timeout=30)
-            if isinstance(message, str) and json.loads(message)["type"] == "frame":
-                steps.append(json.loads(message)["step"])
+            if isinstance(message, bytes):  # a frame is one binary message
+                steps.append(decode_frame(message)[0].step)
         assert steps[-1] > steps[0]
         assert httpx.get(f"{live_server}/healthz").json()["status"] == "ok"

@@ -27,7 +27,7 @@ def test_connect_sends_state_data_and_a_first_frame(sock: Socket) -> None:
     frame = sock.next()
     assert frame["type"] == "frame" and frame["step"] == 0
     assert frame["layers"] == [2, 4, 2, 1] and frame["drawn"] == [2, 4, 2, 1]
-    assert len(frame["binary"]) == frame["frame_bytes"] == 64 * 64 + (4 + 2) * 16 * 16
+    assert len(frame["binary"]) == 64 * 64 + (4 + 2) * 16 * 16  # the output's grid, each neuron's
     assert len(frame["weights"]) == 3 and len(frame["weights"][0]) == 2
     assert len(frame["weights"][0][0]) == 4
 
@@ -175,7 +175,7 @@ def test_regression_streams_values_and_mean_squared_error(sock: Socket) -> None:
     first = sock.until(lambda m: m["type"] == "frame" and m["version"] == 1)
     assert first["accuracy"] is None and first["test_accuracy"] is None
     # The output grid is the value mapped from [-1, 1]: all 256 levels are possible, 128 is 0.
-    assert len(first["binary"]) == first["frame_bytes"]
+    assert len(first["binary"]) == 64 * 64 + 3 * 16 * 16
     sock.send({"type": "config", "speed": 250})
     sock.send({"type": "step"})
     trained = sock.until(lambda m: m["type"] == "frame" and m["step"] == 250)

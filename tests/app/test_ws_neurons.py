@@ -1,11 +1,10 @@
 """The `/ws/neurons` socket through FastAPI's TestClient: the protocol, and every bad input."""
 
 import pytest
-from fastapi.testclient import TestClient
 
 from app.settings import Settings
 from models.neurons import GRID_SIZE
-from tests.app.live_socket import Socket, lab_socket
+from tests.app.live_socket import Socket, assert_refused_and_alive, lab_socket_fixture
 
 
 @pytest.fixture
@@ -14,10 +13,7 @@ def settings() -> Settings:
     return Settings(use_xla=False)
 
 
-@pytest.fixture
-def sock(client: TestClient):
-    with lab_socket(client, "neurons") as s:
-        yield s
+sock = lab_socket_fixture("neurons")
 
 
 def test_connect_sends_state_data_and_a_first_frame(sock: Socket) -> None:
@@ -86,13 +82,7 @@ def test_iris_features_are_chosen_by_name(sock: Socket) -> None:
 def test_bad_input_is_an_error_naming_the_field_and_the_session_lives(
     sock: Socket, message: dict, field: str
 ) -> None:
-    sock.send(message)
-    error = sock.until(lambda m: m["type"] == "error")
-    assert error["field"] == field
-    assert "Received" in error["message"] or field in ("type", "bogus")
-    sock.send({"type": "step"})
-    frame = sock.until(lambda m: m["type"] == "frame" and m["step"] > 0)
-    assert frame["version"] == 0  # the rejected config changed nothing
+    assert_refused_and_alive(sock, message, field)
 
 
 @pytest.mark.parametrize("text", ["not json", '{"type": "config", "noise": NaN}', "[1, 2]"])

@@ -7,7 +7,6 @@ import math
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from starlette.websockets import WebSocketDisconnect
 
 from app.labs import rnn as lab
 from app.labs.rnn import COMPILE_AFTER_FRAMES
@@ -15,7 +14,7 @@ from app.main import create_app
 from app.protocol.rnn import MAX_TEXT_BYTES, RnnFrameMessage
 from app.settings import Settings
 from models import rnn
-from tests.app.live_socket import Socket, lab_socket
+from tests.app.live_socket import Socket, assert_refused_and_alive, close_code, lab_socket_fixture
 
 
 @pytest.fixture
@@ -24,10 +23,7 @@ def settings() -> Settings:
     return Settings(use_xla=False)
 
 
-@pytest.fixture
-def sock(client: TestClient):
-    with lab_socket(client, "rnn") as s:
-        yield s
+sock = lab_socket_fixture("rnn")
 
 
 def arrays(frame: dict) -> dict[str, np.ndarray]:
@@ -194,13 +190,7 @@ def test_memory_curve_advances_while_training(sock: Socket) -> None:
 def test_bad_input_is_an_error_naming_the_field_and_the_session_lives(
     sock: Socket, message: dict, field: str
 ) -> None:
-    sock.send(message)
-    error = sock.until(lambda m: m["type"] == "error")
-    assert error["field"] == field
-    assert "Received" in error["message"] or field in ("type", "bogus")
-    sock.send({"type": "step"})
-    frame = sock.until(lambda m: m["type"] == "frame" and m["step"] > 0)
-    assert frame["version"] == 0  # the rejected config changed nothing
+    assert_refused_and_alive(sock, message, field)
 
 
 def test_a_text_over_its_cap_names_the_cap(sock: Socket) -> None:
@@ -211,9 +201,7 @@ def test_a_text_over_its_cap_names_the_cap(sock: Socket) -> None:
 
 def test_a_paste_over_the_socket_cap_closes_it_with_1009(sock: Socket) -> None:
     sock.ws.send_text(json.dumps({"type": "config", "text": "a" * 100_000}))
-    with pytest.raises(WebSocketDisconnect) as e:
-        sock.until(lambda m: False)
-    assert e.value.code == 1009
+    assert close_code(sock) == 1009
 
 
 def test_nan_in_json_is_an_error(sock: Socket) -> None:

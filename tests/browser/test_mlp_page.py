@@ -41,7 +41,7 @@ def test_play_trains_and_pause_stops(live_server: str, page: Page, screenshot) -
     assert page.evaluate(READ_GRID) != start_grid
     assert int(page.locator("#step-count").text_content().replace(",", "")) > 0
 
-    page.get_by_role("button", name="Pause").click()
+    page.get_by_role("button", name="❚❚ Pause").click()
     expect(page.get_by_role("button", name="Play")).to_be_visible()
     page.wait_for_timeout(300)  # a frame in flight may still land
     paused_at = page.locator("#step-count").text_content()
@@ -105,7 +105,7 @@ def test_a_rising_loss_warns_before_it_diverges(live_server: str, page: Page, sc
     expect(banner).to_be_visible(timeout=FRAME_TIMEOUT_MS)
     expect(banner).to_contain_text("Reset")
     screenshot("mlp-unstable")
-    page.get_by_role("button", name="Pause").click()
+    page.get_by_role("button", name="❚❚ Pause").click()
     page.get_by_role("button", name="Reset").click()
     expect(banner).to_be_hidden()  # fresh weights, a fresh start
     assert page.js_errors == []
@@ -141,7 +141,7 @@ def test_regression_colours_points_by_value_and_reports_mse(
         timeout=FRAME_TIMEOUT_MS,
     )
     expect(page.locator("#train-accuracy")).to_have_text("")  # no accuracy for a value
-    page.get_by_role("button", name="Pause").click()
+    page.get_by_role("button", name="❚❚ Pause").click()
     # Points carry their value's colour: many colours, not two.
     colours = page.evaluate(
         """() => {

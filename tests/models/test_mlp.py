@@ -11,6 +11,7 @@ from models.mlp import (
     FEATURES,
     Architecture,
     Batch,
+    TraceShape,
     Trainer,
     batch_indices,
     feature_selector,
@@ -205,8 +206,8 @@ def test_regression_gradients_are_the_tapes_of_the_squared_error() -> None:
 def test_classifiers_and_regressors_stack_in_one_call() -> None:
     """A class mixing both problems trains in one call of one trace, each net as if alone."""
     nets = [
-        _net([4, 2], lr=0.03),
-        _net([4, 2], lr=0.03, dataset="plane"),
+        _net([5, 2], lr=0.03),
+        _net([5, 2], lr=0.03, dataset="plane"),
         _net([6, 1], "relu", lr=0.1, seed=4, dataset="multi-gaussian"),
         _net([8, 3], "sigmoid", lr=0.3, seed=7, dataset="circle"),
     ]
@@ -234,7 +235,7 @@ def test_a_linear_regressor_learns_the_plane() -> None:
 def test_stacked_networks_train_independently() -> None:
     """Three different networks in one call each equal their own solo run."""
     nets = [
-        _net([4, 2], lr=0.03),
+        _net([5, 2], lr=0.03),
         _net([6, 1], "relu", lr=0.3, seed=4),
         _net([8, 3], lr=0.1, seed=7),
     ]
@@ -245,6 +246,43 @@ def test_stacked_networks_train_independently() -> None:
         got = net["arch"].unpad([p[i] for p in new])
         for a, b in zip(got, _reference(net, 9), strict=True):
             np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
+
+
+def _exact_batch(net: dict, k: int) -> Batch:
+    """One network in its exact shape: its own inputs, layer sizes and batch, no padding."""
+    arch = net["arch"]
+    batch = _batch([net], k)
+    batch.params = [p[None] for p in net["params"]]
+    batch.masks = [m[None] for m in arch.masks(arch.exact)]
+    batch.selector = feature_selector(net["features"], arch.n_inputs)[None]
+    return batch
+
+
+@pytest.mark.parametrize("unroll", [1, 4])
+def test_an_exact_unrolled_trace_equals_gradient_tape_sgd(unroll: int) -> None:
+    """The max-speed trace: nothing padded, several steps a loop iteration, and a k that is not
+    a multiple of them."""
+    net = _net([3, 2], "relu", 7, lr=0.05, l2=0.01, features=("x1", "x2", "x1_sq"))
+    arch = net["arch"]
+    trainer = Trainer(arch.exact, GRID, NEURON_GRID, DOMAIN, unroll)
+    new, metrics, frames = trainer(_exact_batch(net, 10))
+    for a, b in zip([p[0] for p in new], _reference(net, 10), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
+    assert frames.shape == (1, GRID**2 + (3 + 2) * NEURON_GRID**2)
+
+
+def test_a_network_trains_the_same_in_a_wider_shape() -> None:
+    """A stand-in shape (wider layers, a bigger batch) trains a network as its own shape does."""
+    net = _net([3, 2], "tanh", 7, lr=0.1)
+    arch = net["arch"]
+    wide = TraceShape.padded(2, 16, 32)
+    assert wide.fits(arch) and wide != arch.shape and not wide.fits(_net([3])["arch"])
+    batch = _batch([net], 9)
+    batch.params = [p[None] for p in arch.pad(net["params"], wide)]
+    batch.masks = [m[None] for m in arch.masks(wide)]
+    new, _, _ = Trainer(wide, GRID, NEURON_GRID, DOMAIN)(batch)
+    for a, b in zip(arch.unpad([p[0] for p in new]), _reference(net, 9), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
 
 
 def test_zero_steps_leave_parameters_alone_and_per_network_k() -> None:
@@ -274,8 +312,9 @@ def test_xor_is_not_learned_with_one_hidden_neuron() -> None:
 def test_frames_hold_the_grids() -> None:
     net = _net([3, 9])
     _, _, frames = _trainer(net["arch"])(_batch([net], 0))
-    drawn = net["arch"].shape.drawn
-    assert frames.shape == (1, GRID**2 + 2 * drawn * NEURON_GRID**2)
+    drawn = sum(net["arch"].shape.drawn[1:-1])  # each hidden layer's first 8 of its 16 (padded)
+    assert drawn == 16
+    assert frames.shape == (1, GRID**2 + drawn * NEURON_GRID**2)
     assert frames.dtype == np.uint8
     out = frames[0, : GRID**2].reshape(GRID, GRID)
     # The output grid is the sigmoid of the net on the grid points, row 0 at the top.

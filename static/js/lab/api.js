@@ -49,6 +49,13 @@ export const postJSON = (url, body) => request(url, {
   body: JSON.stringify(body),
 });
 
+/** Sends `body` (if any) as JSON with `method` and extra `headers` (a bearer token); the JSON answer. */
+export const sendJSON = (url, method, body, headers = {}) => request(url, {
+  method,
+  headers: { "content-type": "application/json", ...headers },
+  body: body === undefined ? undefined : JSON.stringify(body),
+});
+
 /** POSTs `body` as JSON to `url`; resolves to the answer's bytes, a Blob (a file to download). */
 export const postForBlob = (url, body) => request(url, {
   method: "POST",

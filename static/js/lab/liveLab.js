@@ -49,20 +49,33 @@ export class LiveLab {
     this.show();
     this.link.write(this.state);
     this.reportRejected(this.rejected);
+    // A classroom room's student follows the instructor's session instead of opening their own.
+    if (!this.classroom?.following) this.connect(this.classroom?.sessionPath());
+  }
+
+  /** Opens the page's own server session at `path` (a room's host or fork adds a query). */
+  connect(path = `/ws/${this.slug}`) {
+    this.socket?.close();
     const { SERVER_MESSAGES } = this.protocol;
-    this.socket = new LabSocket(`/ws/${this.slug}`, {
+    this.socket = new LabSocket(path, {
       onOpen: () => this.onOpen(),
       onMessage: (message, bytes) => this.onMessage(message, bytes),
       onStatus: (status, detail) => this.showConnection(status, detail),
-    }, SERVER_MESSAGES.FRAME);
+    }, SERVER_MESSAGES.FRAME, this.protocol.decodeFrame);
+  }
+
+  /** Closes the page's own session (a room's student goes back to following the instructor). */
+  disconnect() {
+    this.socket?.close();
+    this.socket = null;
   }
 
   bind() {
     const { CLIENT_MESSAGES: SEND, MAX_SEED } = this.protocol;
     const click = (id, fn) => $(id)?.addEventListener("click", fn);
     click("play", () => this.togglePlay());
-    click("step", () => this.socket.send({ type: SEND.STEP }));
-    click("reset", () => this.socket.send({ type: SEND.RESET }));
+    click("step", () => this.socket?.send({ type: SEND.STEP }));
+    click("reset", () => this.socket?.send({ type: SEND.RESET }));
     click("new-data", () => this.set({ seed: Math.floor(Math.random() * MAX_SEED) }));
     this.link.listen(({ state, rejected }) => {
       this.set(state);
@@ -145,6 +158,7 @@ export class LiveLab {
 
   togglePlay() {
     const { PLAY, PAUSE } = this.protocol.CLIENT_MESSAGES;
+    if (!this.socket) return; // following a room: the instructor plays
     this.session.running = !this.session.running;
     this.socket.send({ type: this.session.running ? PLAY : PAUSE });
     this.showRunning();
@@ -210,6 +224,7 @@ export class LiveLab {
   receiveFrame(frame, bytes) {
     if (this.isStale(frame)) return;
     this.onFrame(frame, bytes);
+    this.classroom?.onOwnFrame(frame);
     // `running` comes from `state` only: a frame computed before a pause can arrive after it.
     this.showDiverged(frame.diverged);
     // Draw only the newest frame, once per display refresh.

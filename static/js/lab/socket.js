@@ -15,6 +15,19 @@ const CLOSE_REASONS = {
   1013: "server full, try again later",
 };
 
+/** The WebSocket URL of `path` on the page's host: wss for an https page, else ws. */
+export function socketUrl(path) {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  return `${scheme}://${location.host}${path}`;
+}
+
+/** Sends `message` as JSON on `ws`; returns false (and drops it) unless `ws` is open. */
+export function sendJSON(ws, message) {
+  if (ws?.readyState !== WebSocket.OPEN) return false;
+  ws.send(JSON.stringify(message));
+  return true;
+}
+
 /**
  * A self-reconnecting socket to one lab endpoint.
  *
@@ -28,12 +41,14 @@ export class LabSocket {
    * @param {{onOpen: Function, onMessage: Function, onStatus: Function}} handlers
    * @param {string} frameType The `type` of the messages followed by a binary one (the lab's
    *   SERVER_MESSAGES.FRAME).
+   * @param {Function} [decodeFrame] For a lab whose frames are one binary message each (the
+   *   mlp's): bytes → `{frame, bytes}`, the frame and its grids.
    */
-  constructor(path, handlers, frameType) {
-    const scheme = location.protocol === "https:" ? "wss" : "ws";
-    this.url = `${scheme}://${location.host}${path}`;
+  constructor(path, handlers, frameType, decodeFrame = null) {
+    this.url = socketUrl(path);
     this.handlers = handlers;
     this.frameType = frameType;
+    this.decodeFrame = decodeFrame;
     this.retryMs = FIRST_RETRY_MS;
     this.ws = null;
     this.pendingFrame = null;
@@ -42,12 +57,17 @@ export class LabSocket {
 
   /** Sends one JSON message; returns false (and drops it) while disconnected. */
   send(message) {
-    if (this.ws?.readyState !== WebSocket.OPEN) return false;
-    this.ws.send(JSON.stringify(message));
-    return true;
+    return sendJSON(this.ws, message);
+  }
+
+  /** Closes for good: no reconnect (a room's student switching between followed and own runs). */
+  close() {
+    this.closed = true;
+    this.ws?.close();
   }
 
   connect() {
+    if (this.closed) return;
     this.handlers.onStatus("connecting");
     const ws = new WebSocket(this.url);
     ws.binaryType = "arraybuffer";
@@ -57,9 +77,10 @@ export class LabSocket {
       this.handlers.onStatus("connected");
       this.handlers.onOpen();
     };
-    ws.onmessage = (event) => this.receive(event.data);
+    ws.onmessage = (event) => this.closed || this.receive(event.data);
     ws.onclose = (event) => {
       this.pendingFrame = null;
+      if (this.closed) return;
       if (openedAt && performance.now() - openedAt > STABLE_MS) this.retryMs = FIRST_RETRY_MS;
       const delay = this.retryMs * (1 + JITTER * (2 * Math.random() - 1));
       this.retryMs = Math.min(MAX_RETRY_MS, this.retryMs * 2);
@@ -74,6 +95,11 @@ export class LabSocket {
 
   receive(data) {
     if (typeof data !== "string") {
+      if (this.pendingFrame === null && this.decodeFrame) {
+        const { frame, bytes } = this.decodeFrame(new Uint8Array(data));
+        this.handlers.onMessage(frame, bytes);
+        return;
+      }
       if (this.pendingFrame === null) throw Error("binary message without a frame before it");
       const frame = this.pendingFrame;
       this.pendingFrame = null;

@@ -1,7 +1,7 @@
 // Every lab's state ⇄ the URL hash, driven by one declarative PROPS table per lab (as TF Playground's
 // state.ts), so a copied link reproduces the same experiment. Hash names are the wire's snake_case
 // names. This is the only module that reads or writes location.hash.
-import { $, ControlHider, copyLink, isForControl, showPresentation } from "./page.js";
+import { $, ControlHider, copyLink, errors, isForControl, showPresentation } from "./page.js";
 
 /** How a prop's value is written in the hash and checked when read. */
 export const Type = Object.freeze({
@@ -181,6 +181,21 @@ export class LinkState {
   /** Calls `onEdit({state, rejected})` when the user edits the URL's hash by hand. */
   listen(onEdit) {
     window.addEventListener("hashchange", () => onEdit(this.read()));
+  }
+
+  /**
+   * Reads the URL into `state` now and whenever the user edits it, saying in the error banner
+   * what it ignored; then calls `onRead(edited)` (`edited`: false for the first read).
+   */
+  follow(state, onRead) {
+    const read = (edited) => {
+      const { state: values, rejected } = this.read();
+      Object.assign(state, values);
+      if (rejected.length) errors.show(`Ignored in the link: ${rejected.join(", ")}`, "link");
+      onRead(edited);
+    };
+    read(false);
+    this.listen(() => read(true));
   }
 
   setCommon(changes, write = true) {

@@ -480,17 +480,9 @@ async function findJobs() {
   show(found);
 }
 
-function readLink() {
-  const { state: read, rejected } = link.read();
-  Object.assign(state, read);
-  if (rejected.length) errors.show(`Ignored in the link: ${rejected.join(", ")}`, "link");
+link.follow(state, (edited) => {
   showControls();
-}
-
-readLink();
-link.listen(() => {
-  readLink();
-  loadData();
+  if (edited) loadData();
 });
 loadData();
 findJobs();

@@ -6,6 +6,7 @@ import { getJSON, postFile, postJSON } from "../lab/api.js";
 import { $, errors } from "../lab/page.js";
 import { LinkState, Type } from "../lab/state.js";
 import { Controls } from "../views/controls.js";
+import { acceptFiles } from "../views/dropZone.js";
 import { TensorSteps } from "../views/tensorSteps.js";
 import { FeatureGrid } from "./dogs/featureGrid.js";
 import { Gallery } from "./dogs/gallery.js";
@@ -162,23 +163,7 @@ function reupload(card) {
   return card.again;
 }
 
-const dropZone = $("drop-zone");
-for (const input of [$("file-input"), $("camera-input")]) {
-  input.addEventListener("change", () => {
-    addFiles(input.files);
-    input.value = "";
-  });
-}
-dropZone.addEventListener("dragover", (e) => {
-  e.preventDefault();
-  dropZone.classList.add("dragging");
-});
-dropZone.addEventListener("dragleave", () => dropZone.classList.remove("dragging"));
-dropZone.addEventListener("drop", (e) => {
-  e.preventDefault();
-  dropZone.classList.remove("dragging");
-  addFiles(e.dataTransfer.files);
-});
+acceptFiles($("drop-zone"), [$("file-input"), $("camera-input")], addFiles);
 
 // ---- the chosen photo -----------------------------------------------------------------------
 
@@ -342,17 +327,9 @@ function refreshFeatures() {
 
 // ---- start ----------------------------------------------------------------------------------
 
-function readLink() {
-  const { state: read, rejected } = link.read();
-  Object.assign(state, read);
-  if (rejected.length) errors.show(`Ignored in the link: ${rejected.join(", ")}`, "link");
+link.follow(state, (edited) => {
   showControls();
-}
-
-readLink();
-link.listen(() => {
-  readLink();
-  if (current) {
+  if (edited && current) {
     showCandidates();
     refreshAll();
   }

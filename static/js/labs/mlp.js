@@ -6,6 +6,7 @@ import { $ } from "../lab/page.js";
 import { Type, configProps } from "../lab/state.js";
 import * as protocol from "../protocol/mlp.js";
 import { LineChart } from "../views/lineChart.js";
+import { Classroom } from "./mlp/classroom.js";
 import { Heatmap } from "./mlp/heatmap.js";
 import { FEATURE_LABELS, NetworkView } from "./mlp/network.js";
 
@@ -50,11 +51,8 @@ const SET_WEIGHT_FIELDS = ["layer", "from", "to", "value"];
 const formatLoss = (v) => (v === null ? "—" : v.toFixed(3));
 const formatAccuracy = (v) => (v === null ? "" : `${Math.round(v * 100)} % right`);
 
-/** Splits a frame's binary message into the output grid and each drawn hidden neuron's grid. */
+/** Splits a frame's grids into the output's and each drawn hidden neuron's. */
 function splitGrids(frame, bytes) {
-  if (bytes.length !== frame.frame_bytes) {
-    throw Error(`frame announced ${frame.frame_bytes} bytes, got ${bytes.length}`);
-  }
   let offset = frame.grid_size ** 2;
   const cell = frame.neuron_grid_size ** 2;
   const neuronGrids = frame.drawn.slice(1, -1).map((count) => Array.from({ length: count }, () => {
@@ -118,6 +116,7 @@ class MlpLab extends LiveLab {
     });
     $("add-layer").addEventListener("click", () => this.set({ hidden: [...this.state.hidden, NEW_LAYER_SIZE] }));
     $("remove-layer").addEventListener("click", () => this.set({ hidden: this.state.hidden.slice(0, -1) }));
+    this.classroom = new Classroom(this); // before start: a room's student follows instead
     this.start();
   }
 

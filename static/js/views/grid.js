@@ -37,16 +37,17 @@ export function colorScale({ low, mid, high, strength = 1 }) {
  * @param {Uint8Array|function(number): number} colors The cells' uint8 values, read through
  *   `scale`; or a function of the cell index giving its packed pixel (packRGB).
  * @param {Uint32Array} [scale] A colorScale, when `colors` holds values.
+ * @param {number} [rows] Rows of `size` cells, for a grid that is not square.
  */
-export function paintGrid(canvas, size, colors, scale) {
+export function paintGrid(canvas, size, colors, scale, rows = size) {
   const pixel = scale ? (i) => scale[colors[i]] : colors;
-  if (scale && colors.length !== size * size) {
-    throw Error(`grid has ${colors.length} values, expected ${size}²`);
+  if (scale && colors.length !== size * rows) {
+    throw Error(`grid has ${colors.length} values, expected ${size}×${rows}`);
   }
   if (canvas.width !== size) canvas.width = size;
-  if (canvas.height !== size) canvas.height = size;
+  if (canvas.height !== rows) canvas.height = rows;
   const ctx = canvas.getContext("2d");
-  const image = ctx.createImageData(size, size);
+  const image = ctx.createImageData(size, rows);
   const pixels = new Uint32Array(image.data.buffer);
   for (let i = 0; i < pixels.length; i++) pixels[i] = pixel(i);
   ctx.putImageData(image, 0, 0);

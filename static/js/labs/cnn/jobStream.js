@@ -3,6 +3,8 @@
 // normally (1000, after the final status) or does not know the job (4404); a dropped connection is
 // reopened, and the server starts again with the job's whole status.
 
+import { sendJSON, socketUrl } from "../../lab/socket.js";
+
 const FIRST_RETRY_MS = 500;
 const MAX_RETRY_MS = 8000;
 const ENDED = new Set([1000, 4404]);
@@ -13,8 +15,7 @@ export class JobStream {
    * @param {{onMessage: (message: object) => void, onEnd: (code: number) => void}} handlers
    */
   constructor(jobId, { onMessage, onEnd }) {
-    const scheme = location.protocol === "https:" ? "wss" : "ws";
-    this.url = `${scheme}://${location.host}/ws/cnn/${encodeURIComponent(jobId)}`;
+    this.url = socketUrl(`/ws/cnn/${encodeURIComponent(jobId)}`);
     this.onMessage = onMessage;
     this.onEnd = onEnd;
     this.retryMs = FIRST_RETRY_MS;
@@ -24,9 +25,7 @@ export class JobStream {
 
   /** Sends a control ({type: "pause" | "resume" | "stop"}); false while disconnected. */
   send(message) {
-    if (this.ws?.readyState !== WebSocket.OPEN) return false;
-    this.ws.send(JSON.stringify(message));
-    return true;
+    return sendJSON(this.ws, message);
   }
 
   /** Stops following the job (the job itself goes on). */

@@ -3,6 +3,7 @@
 // POST /api/cnn/datasets/{id}/images?label=NAME, whose answer (the set's classes and counts) is shown.
 import { postFile, postJSON } from "../../lab/api.js";
 import { errors } from "../../lab/page.js";
+import { acceptFiles } from "../../views/dropZone.js";
 
 export class UploadClasses {
   /**
@@ -29,21 +30,7 @@ export class UploadClasses {
       <span class="class-count">0 photos · drop photos here</span><div class="class-samples"></div>`;
     const name = li.querySelector(".class-name");
     name.value = `class ${this.count}`;
-    const input = li.querySelector("input[type=file]");
-    input.addEventListener("change", () => {
-      this.upload(li, input.files);
-      input.value = "";
-    });
-    li.addEventListener("dragover", (e) => {
-      e.preventDefault();
-      li.classList.add("dragging");
-    });
-    li.addEventListener("dragleave", () => li.classList.remove("dragging"));
-    li.addEventListener("drop", (e) => {
-      e.preventDefault();
-      li.classList.remove("dragging");
-      this.upload(li, e.dataTransfer.files);
-    });
+    acceptFiles(li, [li.querySelector("input[type=file]")], (files) => this.upload(li, files));
     this.list.append(li);
     return li;
   }
