@@ -12,7 +12,7 @@ from app.main import create_app
 from app.settings import Settings
 from tests.app.live_socket import lab_socket
 
-SESSIONS = 60
+SESSIONS = 25
 MAX_TRACES = 4
 
 

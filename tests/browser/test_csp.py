@@ -50,7 +50,7 @@ def test_a_lab_page_runs_without_a_policy_violation(
         expect(page.locator("#connection")).to_have_attribute("data-status", "connected")
     if page.locator("script[src='/vendor/plotly.min.js']").count():  # its charts are drawn
         expect(page.locator(".js-plotly-plot .main-svg").first).to_be_attached(timeout=20_000)
-    page.wait_for_timeout(1500)  # frames drawn, lazy modules loaded (a socket never idles)
+    page.wait_for_timeout(600)  # frames drawn, lazy modules loaded (a socket never idles)
     assert violations(page, console) == []
     assert page.js_errors == []
 
