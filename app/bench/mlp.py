@@ -18,6 +18,7 @@ import time
 import numpy as np
 import psutil
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from app.bench import BenchContext, Row
 from app.bench.server import running_server, wait_until_warm
@@ -265,17 +266,21 @@ async def _first_frame(base: str, started: float) -> float:
 def _class_rates(url: str, first_seed: int, n: int, warm: float, seconds: float, header) -> list:
     """In a client process: `n` sessions at 1 epoch a frame; each one's frames/s once warm."""
 
-    async def run() -> list[float]:
-        clients = await asyncio.gather(*(Client.open(url, header) for _ in range(n)))
+    async def run() -> tuple[list[float], int]:
+        clients, playing = await asyncio.gather(*(Client.open(url, header) for _ in range(n))), []
         for i, c in enumerate(clients):
-            await c.send({"type": "config", "seed": first_seed + i})
-            await c.send({"type": "play"})
+            try:
+                await c.send({"type": "config", "seed": first_seed + i})
+                await c.send({"type": "play"})
+                playing.append(c)
+            except ConnectionClosed:  # refused: the server (or its worker) is full
+                pass
         await asyncio.sleep(warm)
         start = time.perf_counter()
         await asyncio.sleep(seconds)
-        rates = [c.rate(start)[0] for c in clients]
+        rates = [c.rate(start)[0] for c in playing]
         await asyncio.gather(*(c.close() for c in clients))
-        return rates
+        return rates, n - len(playing)
 
     return asyncio.run(run())
 
@@ -304,16 +309,19 @@ async def _capacity(ctx: BenchContext, counts: list[int], seconds: float, label:
             for p in procs:
                 p.cpu_percent()
             result = pool.starmap_async(_class_rates, args)
-            rates = sorted(r for part in await asyncio.to_thread(result.get) for r in part)
+            parts = await asyncio.to_thread(result.get)
+            rates = sorted(r for part, _ in parts for r in part) or [0.0]
+            refused = sum(r for _, r in parts)
             cpu = sum(p.cpu_percent() for p in procs)
             p10 = rates[len(rates) // 10]
-            ok = p10 >= 30
+            ok = p10 >= 30 and not refused
             best = n if ok else best
             rows.append(
                 Row(
                     SECTION,
                     f"{label}: {n} sessions at 1 epoch/frame: frames/s p10 / median, server CPU",
-                    f"{p10:.1f} / {statistics.median(rates):.1f}, {cpu:.0f}%",
+                    f"{p10:.1f} / {statistics.median(rates):.1f}, {cpu:.0f}%"
+                    + (f", {refused} refused (a process's session cap)" if refused else ""),
                     "p10 ≥ 30",
                     ok,
                 )

@@ -1,7 +1,9 @@
 """`playground bench`: starts the real server, runs every lab's bench (with `--load`: a class's
 load and 1,000 sessions' churn instead), prints one table."""
 
-from app.bench import Row, format_table
+import traceback
+
+from app.bench import BenchContext, Row, format_table
 from app.bench.rooms import bench_rooms
 from app.bench.server import running_server, wait_until_warm
 from app.labs import all_labs
@@ -15,11 +17,19 @@ def main(quick: bool = False, load: bool = False, clients_procs: int = 2) -> Non
             from app.bench.load import bench_load
 
             wait_until_warm(ctx)
-            rows += bench_load(ctx)
-            rows += bench_churn(ctx)
+            benches = [("load", bench_load), ("churn", bench_churn)]
         else:
-            for lab in all_labs():
-                if lab.bench is not None:
-                    rows += lab.bench(ctx)
-            rows += bench_rooms(ctx)  # classroom rooms: not a lab, every live lab's
+            benches = [(lab.slug, lab.bench) for lab in all_labs() if lab.bench is not None]
+            benches.append(("rooms", bench_rooms))  # classroom rooms: not a lab, every live lab's
+        for name, bench in benches:
+            rows += _measured(name, bench, ctx)
     print(format_table(rows))
+
+
+def _measured(name: str, bench, ctx: BenchContext) -> list[Row]:
+    """One bench's rows; one that fails is a failed row, and the others are still measured."""
+    try:
+        return bench(ctx)
+    except Exception as exc:
+        traceback.print_exc()
+        return [Row(name, "the bench ran to its end", f"failed: {exc!r}"[:200], "ran", False)]
