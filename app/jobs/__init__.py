@@ -126,6 +126,19 @@ class Jobs(Protocol):
         item is its final status); nothing for an unknown job."""
 
 
+class PausedByFlag:
+    """`pause` and `resume` of a `Jobs` whose pause is one flag the job's checkpoint reads."""
+
+    def _set_paused(self, job_id: str, paused: bool) -> "JobStatus | None":
+        raise NotImplementedError
+
+    def pause(self, job_id: str) -> JobStatus | None:
+        return self._set_paused(job_id, True)
+
+    def resume(self, job_id: str) -> JobStatus | None:
+        return self._set_paused(job_id, False)
+
+
 def check_job_function(fn: JobFunction) -> None:
     """Refuses a job function another process could not import by name: a lambda, a closure
     or a method would tie the job to this process's objects."""

@@ -25,6 +25,7 @@ from app.jobs import (
     JobRefused,
     JobStatus,
     JobStopped,
+    PausedByFlag,
     QueueFull,
     State,
     TooManyJobs,
@@ -73,7 +74,7 @@ class _Job:
     followers: list[_Follower] = field(default_factory=list)
 
 
-class LocalJobs:
+class LocalJobs(PausedByFlag):
     """`app.jobs.Jobs` in this process: `start()` and `shutdown()` belong to the app's lifespan.
 
     Args:
@@ -174,12 +175,6 @@ class LocalJobs:
             self._stop(job)
             self._changed.notify_all()
             return self._status(job)
-
-    def pause(self, job_id: str) -> JobStatus | None:
-        return self._set_paused(job_id, True)
-
-    def resume(self, job_id: str) -> JobStatus | None:
-        return self._set_paused(job_id, False)
 
     async def stream(self, job_id: str) -> AsyncIterator[JobStatus | Mapping[str, Any]]:
         follower = _Follower(asyncio.get_running_loop())

@@ -44,6 +44,7 @@ from app.jobs import (
     JobRefused,
     JobStatus,
     JobStopped,
+    PausedByFlag,
     QueueFull,
     TooManyJobs,
     check_job_function,
@@ -83,7 +84,7 @@ def _owner_key(owner: str) -> str:
     return f"playground:jobs:owner:{owner}"
 
 
-class RedisJobs:
+class RedisJobs(PausedByFlag):
     """`app.jobs.Jobs` through RQ: jobs run in `playground worker` processes.
 
     Args:
@@ -181,12 +182,6 @@ class RedisJobs:
         if state in ("queued", "running"):
             _announce(self._redis, job_id, self.settings.job_expire_seconds)
         return self.status(job_id)
-
-    def pause(self, job_id: str) -> JobStatus | None:
-        return self._set_paused(job_id, True)
-
-    def resume(self, job_id: str) -> JobStatus | None:
-        return self._set_paused(job_id, False)
 
     async def stream(self, job_id: str) -> AsyncIterator[JobStatus | Mapping[str, Any]]:
         client = AsyncRedis.from_url(self.url, socket_connect_timeout=CONNECT_SECONDS)
