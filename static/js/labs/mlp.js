@@ -5,7 +5,7 @@ import { LiveLab } from "../lab/liveLab.js";
 import { $ } from "../lab/page.js";
 import { Type, configProps } from "../lab/state.js";
 import * as protocol from "../protocol/mlp.js";
-import { LineChart } from "../views/lineChart.js";
+import { lossChart } from "../views/lineChart.js";
 import { Classroom } from "./mlp/classroom.js";
 import { Heatmap } from "./mlp/heatmap.js";
 import { FEATURE_LABELS, NetworkView } from "./mlp/network.js";
@@ -89,17 +89,10 @@ class MlpLab extends LiveLab {
     this.startLoss = null;
     this.neuronLines = { lines: [], note: "" };
     this.heatmap = new Heatmap($("output-heatmap"));
-    this.chart = new LineChart($("loss-chart"), {
-      x: { title: "epoch", fromZero: true },
-      y: { title: "loss", fromZero: true },
-      // Dash patterns as well as colours, so the two lines differ without colour vision.
-      series: [
-        { name: "train loss", color: "#1b1f24", dash: "solid" },
-        { name: "test loss", color: "#cc79a7", dash: "dash" },
-      ],
-      legend: "top",
+    this.chart = lossChart($("loss-chart"), {
+      x: "epoch",
+      names: ["train loss", "test loss"],
       fontSize: 15,
-      margin: { l: 56, r: 12, t: 30, b: 44 },
     });
     this.grids = null; // the last frame's pictures: the output's and each drawn neuron's
     this.focused = null; // the neuron or feature whose picture the big heatmap shows instead

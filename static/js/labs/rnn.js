@@ -6,7 +6,7 @@ import { LiveLab } from "../lab/liveLab.js";
 import { $, errors } from "../lab/page.js";
 import { Type, configProps } from "../lab/state.js";
 import * as protocol from "../protocol/rnn.js";
-import { LineChart } from "../views/lineChart.js";
+import { LineChart, lossChart } from "../views/lineChart.js";
 import { readArrays } from "./rnn/arrays.js";
 import { EigenPlot } from "./rnn/eigen.js";
 import { GradientHistory, StateHeatmap, scaleOf, stateScales } from "./rnn/heatmaps.js";
@@ -78,14 +78,9 @@ class RnnLab extends LiveLab {
     this.textDirty = false;
     this.scales = stateScales();
     const chart = (id, options) => new LineChart($(id), { fontSize: 14, margin: { l: 56, r: 12, t: 30, b: 42 }, ...options });
-    this.lossChart = chart("loss-chart", {
-      x: { title: "training step", fromZero: true },
-      y: { title: "loss", fromZero: true },
-      series: [
-        { name: "train", color: "#1b1f24", dash: "solid" },
-        { name: "validation", color: "#cc79a7", dash: "dash" },
-      ],
-      legend: "top",
+    this.lossChart = lossChart($("loss-chart"), {
+      x: "training step",
+      names: ["train", "validation"],
       hint: "Press Step or Play",
     });
     this.predictionChart = chart("prediction-chart", {

@@ -238,3 +238,25 @@ function hintLabel(text, theme) {
     font: { size: 18, color: theme.muted },
   };
 }
+
+// Two curves told apart by dash as well as colour (readable without colour vision).
+const CURVE_STYLES = [
+  { color: "#1b1f24", dash: "solid" },
+  { color: "#cc79a7", dash: "dash" },
+];
+
+/**
+ * A loss curve over training, from zero, legend on top: `names` are its curves in
+ * `CURVE_STYLES` (or `series` given whole); other options as `LineChart`'s.
+ */
+export function lossChart(element, { x, y = "loss", names = [], series, ...options }) {
+  return new LineChart(element, {
+    x: { title: x, fromZero: true },
+    y: { title: y, fromZero: true },
+    series: series ?? names.map((name, i) => ({ name, ...CURVE_STYLES[i] })),
+    legend: "top",
+    fontSize: 14,
+    margin: { l: 56, r: 12, t: 30, b: 42 },
+    ...options,
+  });
+}

@@ -3,7 +3,7 @@
 // instructor's, their part in the class experiment, the vote; everyone's live results plot.
 import { $, errors } from "../../lab/page.js";
 import { Room } from "../../lab/room.js";
-import { LineChart } from "../../views/lineChart.js";
+import { lossChart } from "../../views/lineChart.js";
 import { ClassResults } from "./classroomResults.js";
 
 /** What a student's page may not touch while following the instructor or locked. */
@@ -121,16 +121,13 @@ export class Classroom {
 
   /** The student's own test loss over the instructor's, from the fork on. */
   startOverlay() {
-    this.overlayChart ??= new LineChart($("room-overlay"), {
-      x: { title: "epoch", fromZero: true },
-      y: { title: "test loss", fromZero: true },
+    this.overlayChart ??= lossChart($("room-overlay"), {
+      x: "epoch",
+      y: "test loss",
       series: [
         { name: "instructor", color: "#57606a", dash: "dash" },
         { name: "you", color: "#cc79a7", dash: "solid" },
       ],
-      legend: "top",
-      fontSize: 14,
-      margin: { l: 50, r: 8, t: 28, b: 40 },
     });
     this.overlayChart.reset();
     for (const [epoch, loss] of this.room.curve) this.overlayChart.append(epoch, [loss, null]);
