@@ -31,8 +31,9 @@ run: $(VENV)/.installed
 	  $(if $(filter command line,$(origin PORT)),--port $(PORT)) \
 	  $(if $(filter command line,$(origin HOST)),--host $(HOST))
 
+# Two workers (tests/conftest.py splits the suite): the browser's side waits on pages, the other computes.
 test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2
 
 bench: $(VENV)/.installed
 	$(BIN)/playground bench

@@ -15,6 +15,9 @@ from typing import Protocol
 # A subscriber that falls this many messages behind loses the oldest: a slow follower skips
 # frames, it never holds the publisher or the memory.
 SUBSCRIBER_BACKLOG = 8
+# The in-memory broker drops expired keys at most this often, on a write: abandoned rooms' keys
+# go even if nobody reads them again.
+SWEEP_SECONDS = 5.0
 
 
 class Broker(Protocol):
@@ -32,6 +35,11 @@ class Broker(Protocol):
     async def get(self, key: str) -> bytes | None:
         """The value of `key`, or None if unset or expired."""
 
+    async def throttle(self, key: str, interval: float, burst: int) -> float:
+        """One attempt against the rate limit `key` (a token bucket: one attempt per `interval`
+        seconds on average, `burst` at once): 0 if it may go on, else the seconds until one may.
+        The key expires once the bucket is full again."""
+
     async def delete(self, key: str) -> None: ...
 
     async def close(self) -> None: ...
@@ -43,6 +51,7 @@ class MemoryBroker:
     def __init__(self) -> None:
         self._subscribers: dict[str, set[asyncio.Queue]] = defaultdict(set)
         self._keys: dict[str, tuple[bytes, float]] = {}
+        self._swept = time.monotonic()
 
     async def publish(self, channel: str, data: bytes) -> None:
         for queue in self._subscribers.get(channel, ()):
@@ -68,7 +77,8 @@ class MemoryBroker:
                 del self._subscribers[channel]
 
     async def put(self, key: str, value: bytes, ttl: float) -> None:
-        self._keys[key] = (value, time.monotonic() + ttl)
+        now = self._sweep()
+        self._keys[key] = (value, now + ttl)
 
     async def get(self, key: str) -> bytes | None:
         value, deadline = self._keys.get(key, (None, 0.0))
@@ -77,12 +87,37 @@ class MemoryBroker:
             return None
         return value
 
+    async def throttle(self, key: str, interval: float, burst: int) -> float:
+        now = self._sweep()
+        value, deadline = self._keys.get(key, (b"0", 0.0))
+        wait, full = throttled(float(value) if deadline > now else 0.0, now, interval, burst)
+        if wait == 0:
+            self._keys[key] = (repr(full).encode(), full)
+        return wait
+
+    def _sweep(self) -> float:
+        """Drops every expired key, at most every `SWEEP_SECONDS` (on a write); the time now."""
+        now = time.monotonic()
+        if now - self._swept >= SWEEP_SECONDS:
+            self._swept = now
+            for key in [k for k, (_, deadline) in self._keys.items() if deadline <= now]:
+                del self._keys[key]
+        return now
+
     async def delete(self, key: str) -> None:
         self._keys.pop(key, None)
 
     async def close(self) -> None:
         self._subscribers.clear()
         self._keys.clear()
+
+
+def throttled(full: float, now: float, interval: float, burst: int) -> tuple[float, float]:
+    """GCRA, a token bucket kept as one number: `full`, when the bucket is full again. Returns
+    the wait (0: allowed) and, if allowed, the new `full`."""
+    full = max(full, now) + interval
+    wait = full - now - burst * interval
+    return (wait, full) if wait > 0 else (0.0, full)
 
 
 async def make_broker(settings) -> Broker:

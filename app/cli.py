@@ -75,9 +75,14 @@ def _serve(args: argparse.Namespace) -> None:
 
 
 def _serve_workers(settings: Settings, args: argparse.Namespace) -> None:
-    """`--workers N`: uvicorn's supervisor and N processes on one socket, each its own app
-    (`worker_app`); a student's socket stays on the process that accepted it."""
-    from uvicorn.supervisors import Multiprocess
+    """`--workers N`: uvicorn's supervisor and N `GracefulWorker` processes, each its own app
+    (`worker_app`) on its own SO_REUSEPORT socket; a student's socket stays on the process that
+    accepted it, and every worker closes its sockets with 1001 when the server stops."""
+    import logging
+
+    from uvicorn.supervisors import multiprocess
+
+    from app.shutdown import GracefulWorker
 
     # The workers build their settings and logging from the environment, as the first process did.
     os.environ.update(
@@ -88,7 +93,12 @@ def _serve_workers(settings: Settings, args: argparse.Namespace) -> None:
     )
     config = server_config("app.cli:worker_app", settings, args.log_level)
     config.factory, config.workers = True, args.workers
-    Multiprocess(config, sockets=[config.bind_socket()]).run()
+    # The supervisor makes (and remakes, when one dies) its workers with its module's `Process`.
+    multiprocess.Process = GracefulWorker
+    logging.getLogger("uvicorn.error").info(
+        "serving on http://%s:%d with %d workers", settings.host, settings.port, args.workers
+    )
+    multiprocess.Multiprocess(config, sockets=[]).run()
 
 
 def worker_app():
@@ -134,7 +144,8 @@ def _worker(args: argparse.Namespace) -> None:
 def _bench(args: argparse.Namespace) -> None:
     from app.bench.run import main as bench_main
 
-    bench_main(quick=args.quick, load=args.load, clients_procs=args.clients_procs)
+    only = args.only.split(",") if args.only else None
+    bench_main(quick=args.quick, load=args.load, clients_procs=args.clients_procs, only=only)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -181,6 +192,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="instead: a class of simulated students, stepped up to the server's capacity, "
         "and 1,000 sessions opened and closed (memory, traces, threads)",
+    )
+    bench.add_argument(
+        "--only",
+        metavar="SECTIONS",
+        help="run only these sections' benches, comma-separated lab slugs or 'rooms' "
+        "(e.g. --only dogs,images)",
     )
     bench.set_defaults(func=_bench)
     return parser

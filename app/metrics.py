@@ -7,6 +7,7 @@ small functions here, so metric names and labels are written once.
 
 import logging
 import time
+from collections.abc import Callable, Mapping
 
 from fastapi import APIRouter
 from fastapi.responses import Response
@@ -19,11 +20,13 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
+from app.http_middleware import HTTPMiddleware
 from app.logging_setup import log_event
 
 disable_created_metrics()  # no `_created` series beside each counter: nothing here reads them
@@ -116,6 +119,44 @@ def session_closed(lab: str, seconds: float) -> None:
     log_event("session_close", lab=lab, seconds=round(seconds, 3))
 
 
+class _SharedJobs:
+    """The jobs of the shared queue (RQ on Redis): workers in other processes run them, so they
+    are counted in Redis and read at each scrape, the same on every server. `counts()` gives
+    (queued and running by state, ended by outcome), or None while Redis is away."""
+
+    counts: Callable[[], tuple[Mapping[str, int], Mapping[str, int]] | None] | None = None
+
+    def collect(self):
+        found = self.counts() if self.counts is not None else None
+        if found is None:
+            return
+        live, ended = found
+        gauge = GaugeMetricFamily(
+            "playground_shared_jobs",
+            "Jobs of the shared (Redis) queue queued or running now, by state.",
+            labels=["state"],
+        )
+        counter = CounterMetricFamily(
+            "playground_shared_jobs_finished",
+            "Jobs of the shared (Redis) queue ended, by outcome.",
+            labels=["state"],
+        )
+        by_family = ((gauge, LIVE_JOB_STATES, live), (counter, FINISHED_JOB_STATES, ended))
+        for family, states, counts in by_family:
+            for state in states:
+                family.add_metric([state], counts.get(state, 0))
+            yield family
+
+
+_SHARED_JOBS = _SharedJobs()
+REGISTRY.register(_SHARED_JOBS)
+
+
+def count_shared_jobs(counts) -> None:
+    """Reports the shared queue's jobs with `counts` (`_SharedJobs`); None: no shared queue."""
+    _SHARED_JOBS.counts = counts
+
+
 def job_changed(job_id: str, old: str | None, new: str) -> None:
     """A job went from `old` (None: it was just submitted) to `new`."""
     if old in LIVE_JOB_STATES:
@@ -145,17 +186,11 @@ class FrameLatency:
             self.since = None
 
 
-class HTTPMetrics:
+class HTTPMetrics(HTTPMiddleware):
     """ASGI middleware: each HTTP request's latency by route template (`/api/cnn/jobs/{job_id}`,
     never the raw path, so the label set stays bounded), and 413/422 answers as rejects."""
 
-    def __init__(self, app: ASGIApp):
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         status = 500
 
@@ -182,5 +217,6 @@ router = APIRouter(tags=["health"])
 @router.get("/metrics", response_class=Response)
 def metrics() -> Response:
     """Prometheus' text format: sessions open and frames sent by lab, control and HTTP latency
-    histograms, jobs by state, rejects by reason, and the process's CPU and memory."""
+    histograms, jobs by state (this process's, and the shared queue's with Redis), rejects by
+    reason, and the process's CPU and memory."""
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

@@ -2,6 +2,8 @@
 
 `RedisBroker` keeps `MemoryBroker`'s promises: a subscriber is a bounded queue (a slow one loses
 the oldest messages, it never holds the publisher), a key is forgotten after its TTL (SET PX).
+Every subscription of the process shares one Redis connection (`Channels`: one redis-py `PubSub`
+on many channels, read by one task), so 300 rooms are not 300 connections.
 
 If Redis cannot be reached, at start or mid-lecture, it logs one warning and goes on alone: this
 process's publishers and subscribers meet in an in-process `MemoryBroker`, so a room held by this
@@ -14,6 +16,8 @@ outlive the switch either way.
 import asyncio
 import contextlib
 import logging
+from collections import defaultdict
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 
 from redis.asyncio import Redis
@@ -31,6 +35,100 @@ RETRY_SECONDS = 2.0
 COMMAND_SECONDS = 2.0
 UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 _AWAY = object()  # what a command returns when Redis did not answer (unlike None: no such key)
+# app.broker.throttled on Redis: KEYS[1] holds when the bucket is full again (Unix seconds).
+THROTTLE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
+local interval, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
+local full = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now) + interval
+local wait = full - now - burst * interval
+if wait > 0 then return tostring(wait) end
+redis.call('SET', KEYS[1], tostring(full), 'PX', math.ceil((full - now) * 1000))
+return '0'
+"""
+
+
+Deliver = Callable[[bytes], None]
+
+
+class Channels:
+    """Every Redis subscription of a process over one connection: a redis-py `PubSub` subscribed
+    to each channel someone here listens to, and one task handing each message to the channel's
+    listeners. A connection error reaches `on_error`; the next subscription connects anew.
+    """
+
+    def __init__(self, redis: Redis, on_error: Callable[[BaseException], None]):
+        self.redis, self.on_error = redis, on_error
+        self.pubsub = None
+        self.reader: asyncio.Task | None = None
+        self.listeners: dict[str, set[Deliver]] = defaultdict(set)
+        self.subscribed: dict[str, asyncio.Event] = {}  # channel → set once Redis confirmed it
+
+    async def add(self, channel: str, deliver: Deliver) -> None:
+        """Listens to `channel` (raises if Redis cannot be reached); returns once subscribed."""
+        listeners = self.listeners[channel]
+        listeners.add(deliver)
+        confirmed = self.subscribed.get(channel)
+        if confirmed is None:
+            confirmed = self.subscribed[channel] = asyncio.Event()
+            if self.pubsub is None:
+                self.pubsub = self.redis.pubsub()
+            try:
+                async with asyncio.timeout(COMMAND_SECONDS):
+                    await self.pubsub.subscribe(channel)
+            except UNREACHABLE:
+                await self.reset()
+                raise
+            if self.reader is None:
+                self.reader = asyncio.create_task(self._read(self.pubsub))
+        async with asyncio.timeout(COMMAND_SECONDS):
+            await confirmed.wait()
+
+    async def remove(self, channel: str, deliver: Deliver) -> None:
+        listeners = self.listeners.get(channel, set())
+        listeners.discard(deliver)
+        if listeners or channel not in self.listeners:
+            return
+        del self.listeners[channel]
+        self.subscribed.pop(channel, None)
+        if self.pubsub is not None:
+            with contextlib.suppress(*UNREACHABLE):
+                async with asyncio.timeout(COMMAND_SECONDS):
+                    await self.pubsub.unsubscribe(channel)
+                    if channel in self.listeners:  # listened to again meanwhile
+                        await self.pubsub.subscribe(channel)
+
+    async def _read(self, pubsub) -> None:
+        try:
+            while True:
+                message = await pubsub.get_message(timeout=None)
+                if message is None:
+                    continue
+                channel = message["channel"].decode()
+                if message["type"] == "message":
+                    for deliver in list(self.listeners.get(channel, ())):
+                        deliver(message["data"])
+                elif message["type"] == "subscribe" and channel in self.subscribed:
+                    self.subscribed[channel].set()
+        except UNREACHABLE as exc:
+            await self.reset()
+            self.on_error(exc)
+
+    async def reset(self) -> None:
+        """Forgets the connection (Redis went away): listeners subscribe again on their return."""
+        pubsub, self.pubsub, self.reader = self.pubsub, None, None
+        self.listeners.clear()
+        self.subscribed.clear()
+        if pubsub is not None:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()
+
+    async def close(self) -> None:
+        if self.reader is not None:
+            self.reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.reader
+        await self.reset()
 
 
 class RedisBroker:
@@ -49,6 +147,8 @@ class RedisBroker:
             url, socket_connect_timeout=COMMAND_SECONDS, retry=Retry(NoBackoff(), 0)
         )
         self._memory = MemoryBroker()
+        self._channels = Channels(self._redis, self._went_away)
+        self._throttle = self._redis.register_script(THROTTLE)
         self._switched = asyncio.Event()  # set (and replaced) when Redis goes away or comes back
         self._probe: asyncio.Task | None = None
         self.away = False
@@ -100,6 +200,14 @@ class RedisBroker:
                 return value
         return await self._memory.get(key)
 
+    async def throttle(self, key: str, interval: float, burst: int) -> float:
+        """`MemoryBroker.throttle`'s bucket in one Lua script: atomic, on Redis's clock."""
+        if not self.away:
+            wait = await self._call(self._throttle(keys=[key], args=[interval, burst]), _AWAY)
+            if wait is not _AWAY:
+                return float(wait)
+        return await self._memory.throttle(key, interval, burst)
+
     async def delete(self, key: str) -> None:
         await self._memory.delete(key)
         if not self.away:
@@ -110,6 +218,7 @@ class RedisBroker:
             self._probe.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._probe
+        await self._channels.close()
         await self._memory.close()
         await self._redis.aclose()
 
@@ -170,16 +279,15 @@ class RedisBroker:
                         await task
 
     async def _redis_messages(self, channel: str, deliver, ready: asyncio.Event) -> None:
+        """Listens on the process's one Redis subscription connection until the next switch."""
         try:
-            async with self._redis.pubsub() as pubsub:
-                await pubsub.subscribe(channel)
-                async for message in pubsub.listen():
-                    if message["type"] == "message":
-                        deliver(message["data"])
-                    elif message["type"] == "subscribe":
-                        ready.set()
+            await self._channels.add(channel, deliver)
+            ready.set()
+            await asyncio.Future()  # until cancelled (a switch, or the subscription's end)
         except UNREACHABLE as exc:
             self._went_away(exc)
+        finally:
+            await self._channels.remove(channel, deliver)
 
     async def _memory_messages(self, channel: str, deliver, ready: asyncio.Event) -> None:
         async with self._memory.subscribe(channel) as messages:

@@ -9,7 +9,9 @@ its own <style> element and style attributes as it draws. Pictures may be data: 
 import re
 
 from starlette.datastructures import Headers, MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
+
+from app.http_middleware import HTTPMiddleware
 
 PAGE_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
@@ -44,16 +46,10 @@ def content_security_policy(path: str, host: str | None) -> str:
     return f"{PAGE_POLICY}; connect-src 'self'{sockets}"
 
 
-class SecurityHeaders:
+class SecurityHeaders(HTTPMiddleware):
     """ASGI middleware adding the security headers to every HTTP response (not to sockets)."""
 
-    def __init__(self, app: ASGIApp):
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         policy = content_security_policy(scope["path"], Headers(scope=scope).get("host"))
 
         async def send_with_headers(message: Message) -> None:

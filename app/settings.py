@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     max_traces: int = Field(24, ge=2, le=1000)
     # Start new architectures on a plain trace and swap in the XLA-compiled step once it is built.
     use_xla: bool = True
+    # Queue every lab's traces and compiles at start-up so a class never waits for them; off, each
+    # is built on first use (an app started for a few requests, e.g. a test's, then stops at once).
+    warm_up: bool = True
 
     # A JSON body larger than this is refused unread (413); a lab whose bodies are larger sets its
     # own cap on its router (`StrictJSONRoute.capped`).

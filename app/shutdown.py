@@ -6,15 +6,22 @@ the app, whichever route serves it (the `TrackSockets` middleware records them),
 `GracefulServer` asks it to close them before uvicorn's own shutdown, which then lets requests in
 flight finish and runs the lifespan's end (jobs in flight stopped and marked stopped:
 `LocalJobs.shutdown`).
+
+`serve --workers N` runs uvicorn's supervisor with `GracefulWorker` processes: each serves with
+`GracefulServer` on a listening socket of its own, bound with SO_REUSEPORT, so the kernel spreads
+new connections over the workers by their address hash rather than whichever process wakes first
+on one shared queue.
 """
 
 import asyncio
 import contextlib
 import signal
+import socket
 import sys
 
 import uvicorn
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.supervisors.multiprocess import Process
 
 CLOSE_GOING_AWAY = 1001
 # How long the sockets' handlers get to notice the close and end before uvicorn goes on.
@@ -85,11 +92,21 @@ class TrackSockets:
 
 
 class GracefulServer(uvicorn.Server):
-    """uvicorn's server, closing the app's sockets with 1001 before it stops."""
+    """uvicorn's server, closing the app's sockets with 1001 before it stops: `sockets`, or when
+    none are given (an app uvicorn builds from its factory), the loaded app's `state.sockets`."""
 
-    def __init__(self, config: uvicorn.Config, sockets: OpenSockets):
+    def __init__(self, config: uvicorn.Config, sockets: OpenSockets | None = None):
         super().__init__(config)
-        self.sockets = sockets
+        self._sockets = sockets
+
+    @property
+    def sockets(self) -> OpenSockets:
+        if self._sockets is None:
+            app = self.config.loaded_app
+            while not hasattr(getattr(app, "state", None), "sockets"):
+                app = app.app  # uvicorn's wrappers (proxy headers, logging) hold the app
+            self._sockets = app.state.sockets
+        return self._sockets
 
     def run(self, sockets=None) -> None:
         # uvicorn re-raises the signal it stopped on once it is done: a SIGTERM it has handled is
@@ -100,3 +117,29 @@ class GracefulServer(uvicorn.Server):
     async def shutdown(self, sockets=None) -> None:
         await self.sockets.close_all()
         await super().shutdown(sockets)
+
+
+class GracefulWorker(Process):
+    """One process of uvicorn's `Multiprocess` supervisor: a `GracefulServer` on its own
+    SO_REUSEPORT socket (the supervisor's `sockets` go unused: give it none)."""
+
+    @property
+    def server(self) -> uvicorn.Server:
+        if self._server is None:
+            self._server = GracefulServer(self.config)
+        return self._server
+
+    def target(self, sockets=None) -> None:  # runs in the worker process
+        super().target([reuse_port_socket(self.config.host, self.config.port)])
+
+
+def reuse_port_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to host:port that other processes may bind too (SO_REUSEPORT)."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(address)
+    return sock

@@ -145,13 +145,10 @@ def check_number(name: str, value: object, low: float, high: float) -> float:
 
 
 def check_integer(name: str, value: object, low: int, high: int) -> int:
-    """Checks one integer setting, such as a number of steps.
+    """Checks one integer setting, such as a number of steps: `check_number` for integers.
 
     Args:
-        name: String. The field's name, for the error message.
-        value: The value received.
-        low: Int. The smallest allowed value.
-        high: Int. The largest allowed value.
+        name, value, low, high: As `check_number` takes them; `low` and `high` are ints.
 
     Returns:
         `value`, an int.
@@ -174,10 +171,7 @@ def check_vector(name: str, value: object, low: float, high: float) -> list[floa
     """Checks a list of per-layer numbers (`w` or `b`): 1 to `MAX_DEPTH` of them, each in range.
 
     Args:
-        name: String. The field's name, for the error message.
-        value: The value received.
-        low: Float. The smallest allowed element.
-        high: Float. The largest allowed element.
+        name, value, low, high: As `check_number` takes them; `low` and `high` bound each element.
 
     Returns:
         The elements as a list of Python floats.
@@ -294,14 +288,32 @@ def chain_loss(
     return LOSSES[loss].value(z[..., -1], tf.cast(y, DTYPE))
 
 
-def chain_rule(
-    x: float,
-    y: float,
-    w: tf.Tensor,
-    b: tf.Tensor | None = None,
-    activation: str = "sigmoid",
-    loss: str = "cross_entropy",
-) -> dict[str, tf.Tensor | None]:
+@dataclass(frozen=True)
+class Chain:
+    """One chain whose gradients are computed, each way the lesson compares.
+
+    Attributes:
+        x: Float, the input.
+        y: Float in [0, 1], the expected output.
+        w: Float64 tensor of shape `[depth]`, the weights.
+        b: Float64 tensor of shape `[depth]`, the biases, or `None`.
+        activation: String, the hidden layers' activation, a key of `ACTIVATIONS`.
+        loss: String, a key of `LOSSES`.
+    """
+
+    x: float
+    y: float
+    w: tf.Tensor
+    b: tf.Tensor | None = None
+    activation: str = "sigmoid"
+    loss: str = "cross_entropy"
+
+    def loss_at(self, w: tf.Tensor, b: tf.Tensor | None) -> tf.Tensor:
+        """`chain_loss` of this chain's input and expected output with the parameters `w`, `b`."""
+        return chain_loss(self.x, self.y, w, b, self.activation, self.loss)
+
+
+def chain_rule(chain: Chain) -> dict[str, tf.Tensor | None]:
     """Backpropagation by hand: the chain rule, one factor at a time.
 
     δ_i = ∂loss/∂z_i is computed once per layer and reused by every layer below it:
@@ -310,22 +322,18 @@ def chain_rule(
     ∂loss/∂w1 = loss'·L3'·w3·L2'·w2·L1'·x.
 
     Args:
-        x: Float, the input.
-        y: Float in [0, 1], the expected output.
-        w: Float64 tensor of shape `[depth]`, the weights.
-        b: Float64 tensor of shape `[depth]`, the biases, or `None`.
-        activation: String, the hidden layers' activation, a key of `ACTIVATIONS`.
-        loss: String, a key of `LOSSES`.
+        chain: The `Chain`.
 
     Returns:
         A dict of float64 tensors: `z`, `L` and `dL` (L_i' = act'(z_i)) of shape `[depth]`; the
         scalars `loss` and `loss_derivative` (loss' = ∂loss/∂L_n, ±inf where it overflows);
         `delta`, `grad_w` of shape `[depth]`; `grad_b` of shape `[depth]` or `None`.
     """
+    x, w, b = chain.x, chain.w, chain.b
     depth = w.shape[-1]
-    y = tf.cast(y, DTYPE)
-    z, L = forward(x, w, b, activation)
-    hidden, head = ACTIVATIONS[activation], LOSSES[loss]
+    y = tf.cast(chain.y, DTYPE)
+    z, L = forward(x, w, b, chain.activation)
+    hidden, head = ACTIVATIONS[chain.activation], LOSSES[chain.loss]
     dL = [hidden.der(z[i]) for i in range(depth - 1)] + [OUTPUT.der(z[-1])]
     deltas = [head.delta(z[-1], y)]
     for i in range(depth - 2, -1, -1):
@@ -344,70 +352,45 @@ def chain_rule(
     }
 
 
-def tape_gradients(
-    x: float,
-    y: float,
-    w: tf.Tensor,
-    b: tf.Tensor | None = None,
-    activation: str = "sigmoid",
-    loss: str = "cross_entropy",
-) -> tuple[tf.Tensor, tf.Tensor | None]:
+def tape_gradients(chain: Chain) -> tuple[tf.Tensor, tf.Tensor | None]:
     """The gradients as TensorFlow's automatic differentiation computes them.
 
     Args:
-        x: Float, the input.
-        y: Float in [0, 1], the expected output.
-        w: Float64 tensor of shape `[depth]`, the weights.
-        b: Float64 tensor of shape `[depth]`, the biases, or `None`.
-        activation: String, the hidden layers' activation, a key of `ACTIVATIONS`.
-        loss: String, a key of `LOSSES`.
+        chain: The `Chain`.
 
     Returns:
         A tuple `(grad_w, grad_b)` of float64 tensors of shape `[depth]`; `grad_b` is `None`
         without biases.
     """
+    w, b = chain.w, chain.b
     params = [w] if b is None else [w, b]
     with tf.GradientTape() as tape:
         tape.watch(params)
-        value = chain_loss(x, y, w, b, activation, loss)
+        value = chain.loss_at(w, b)
     grads = tape.gradient(value, params)
     return grads[0], (None if b is None else grads[1])
 
 
-def finite_differences(
-    x: float,
-    y: float,
-    w: tf.Tensor,
-    b: tf.Tensor | None = None,
-    activation: str = "sigmoid",
-    loss: str = "cross_entropy",
-    step: float = FD_STEP,
-) -> tuple[tf.Tensor, tf.Tensor | None]:
+def finite_differences(chain: Chain, step: float = FD_STEP) -> tuple[tf.Tensor, tf.Tensor | None]:
     """Central differences (loss(θ + h) − loss(θ − h)) / 2h for every parameter θ.
 
     All 2·(number of parameters) perturbed chains run in one batched forward pass.
 
     Args:
-        x: Float, the input.
-        y: Float in [0, 1], the expected output.
-        w: Float64 tensor of shape `[depth]`, the weights.
-        b: Float64 tensor of shape `[depth]`, the biases, or `None`.
-        activation: String, the hidden layers' activation, a key of `ACTIVATIONS`.
-        loss: String, a key of `LOSSES`.
+        chain: The `Chain`.
         step: Float, the step h. Defaults to `FD_STEP`.
 
     Returns:
         A tuple `(grad_w, grad_b)` of float64 tensors of shape `[depth]`; `grad_b` is `None`
         without biases.
     """
+    w, b = chain.w, chain.b
     depth = w.shape[-1]
     theta = w if b is None else tf.concat([w, b], axis=0)
     h = tf.eye(theta.shape[0], dtype=DTYPE) * step
     up, down = theta + h, theta - h
     batch = tf.concat([up, down], axis=0)
-    losses = chain_loss(
-        x, y, batch[:, :depth], None if b is None else batch[:, depth:], activation, loss
-    )
+    losses = chain.loss_at(batch[:, :depth], None if b is None else batch[:, depth:])
     # Divide by the step actually taken: θ ± h rounds, and for |θ| near 1e3 that matters at 1e-6.
     n = theta.shape[0]
     grads = (losses[:n] - losses[n:]) / tf.linalg.diag_part(up - down)
@@ -458,9 +441,10 @@ def backprop(
     x, y, w, b = check_chain(x, y, w, b, activation, loss)
     wt = tf.constant(w, DTYPE)
     bt = None if b is None else tf.constant(b, DTYPE)
-    by_hand = chain_rule(x, y, wt, bt, activation, loss)
-    tape_w, tape_b = tape_gradients(x, y, wt, bt, activation, loss)
-    fd_w, fd_b = finite_differences(x, y, wt, bt, activation, loss)
+    chain = Chain(x, y, wt, bt, activation, loss)
+    by_hand = chain_rule(chain)
+    tape_w, tape_b = tape_gradients(chain)
+    fd_w, fd_b = finite_differences(chain)
 
     names = [f"w{i + 1}" for i in range(len(w))]
     chain, tape, fd = [by_hand["grad_w"]], [tape_w], [fd_w]

@@ -742,13 +742,21 @@ def _in_batches(extract, x: np.ndarray) -> np.ndarray:
 
 
 def warm_up(cache_dir: str | Path | None = None) -> None:
-    """Loads EfficientNet-Lite0 and traces its features once, so that no first job waits for it.
+    """Loads EfficientNet-Lite0 and traces its features once, then trains a tiny model of each
+    kind for one epoch, so that no first job waits for TensorFlow's first traces (they cost
+    seconds more than the next ones).
 
     Args:
         cache_dir: Where its `.keras` file is cached. Defaults to None.
     """
     base = load_base(cache_dir)
     _in_batches(_extractor(base, FEATURE_LAYER), np.zeros((1, *base.input.shape[1:]), np.float32))
+    drawn = make_generated("shapes", ("circle", "square"), 3, PRETRAINED_SIZE)
+    for config in (
+        TrainConfig(model="transfer", epochs=1, batch_size=4),
+        TrainConfig(model="scratch", epochs=1, batch_size=4, image_size=MIN_IMAGE_SIZE),
+    ):
+        train(drawn, config, Monitor(), cache_dir)
 
 
 def _top_block(base: keras.Model, x):

@@ -330,7 +330,12 @@ def _jpeg_quality(x, *, jpeg_quality) -> Applied:
     as_uint8 = tf.image.convert_image_dtype(x, tf.uint8, saturate=True)
     size = len(tf.io.encode_jpeg(as_uint8, quality=jpeg_quality).numpy())
     call = f"tf.image.adjust_jpeg_quality(x, jpeg_quality={jpeg_quality})"
-    return Applied(y, call, f"encoded as a JPEG of {size:,} bytes and decoded again", size)
+    note = f"encoded as a JPEG of {size:,} bytes and decoded again"
+    finite = _finite_values(x)
+    if _is_float(x) and finite.size and (finite.min() < 0 or finite.max() > 1):
+        # convert_image_dtype saturates: a float image on the 0–255 scale comes back all white.
+        note += "; floats are taken as [0, 1], so values outside it were clipped"
+    return Applied(y, call, note, size)
 
 
 def _cast(x, *, dtype) -> Applied:

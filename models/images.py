@@ -241,8 +241,12 @@ def decode_image(
     try:
         # `formats` stops Pillow from trying any other plugin on these bytes.
         im = Image.open(BytesIO(data), formats=[fmt])
-    except Image.DecompressionBombError as exc:
-        raise ImageRejected("too_large", f"The image declares too many pixels: {exc}") from exc
+    except Image.DecompressionBombError as exc:  # Pillow's own cap, far above ours
+        raise ImageRejected(
+            "too_large",
+            f"The image declares over {2 * Image.MAX_IMAGE_PIXELS:,} pixels; at most "
+            f"{max_pixels:,} pixels and {max_side} per side are accepted.",
+        ) from exc
     except Exception as exc:  # Pillow's plugins raise many types for a damaged header.
         raise ImageRejected("invalid", f"The {fmt} header is damaged or truncated: {exc}") from exc
     with im:

@@ -33,8 +33,17 @@ N_METRICS = 4  # loss, test_loss, accuracy, test_accuracy
 _GOLDEN = 0x9E3779B9
 
 
+class _Drawn:
+    """`drawn` from a network's `sizes` (inputs, hidden layers, the output neuron)."""
+
+    @property
+    def drawn(self) -> tuple[int, ...]:
+        """Neurons of each layer that get a grid (hidden layers) and weights on the wire."""
+        return tuple(min(n, MAX_DRAWN) for n in self.sizes)
+
+
 @dataclass(frozen=True)
-class TraceShape:
+class TraceShape(_Drawn):
     """What a compiled trainer depends on: networks that fit the same shape share one trace.
 
     Args:
@@ -60,11 +69,6 @@ class TraceShape:
     def sizes(self) -> tuple[int, ...]:
         return (self.inputs, *self.hidden, 1)
 
-    @property
-    def drawn(self) -> tuple[int, ...]:
-        """Neurons of each layer that get a grid (hidden layers) and weights on the wire."""
-        return tuple(min(n, MAX_DRAWN) for n in self.sizes)
-
     def fits(self, arch: "Architecture") -> bool:
         """Whether `arch` trains in this shape (its layers and batch no larger, padded with masks)."""
         return (
@@ -76,7 +80,7 @@ class TraceShape:
 
 
 @dataclass(frozen=True)
-class Architecture:
+class Architecture(_Drawn):
     """One network's architecture.
 
     Args:
@@ -96,10 +100,6 @@ class Architecture:
     @property
     def sizes(self) -> tuple[int, ...]:
         return (self.n_inputs, *self.hidden, 1)
-
-    @property
-    def drawn(self) -> tuple[int, ...]:
-        return tuple(min(n, MAX_DRAWN) for n in self.sizes)
 
     @cached_property
     def shape(self) -> TraceShape:

@@ -8,6 +8,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# A test's app builds what its requests need: every lab's start-up compiles would only compete for
+# the CPU and hold up its stop (a compile in progress is joined). `live_server` warms up like a
+# real server (its pages' first visits), and so does an app that passes `warm_up=True`.
+os.environ.setdefault("PLAYGROUND_WARM_UP", "false")
 
 import pytest
 import uvicorn
@@ -16,6 +20,23 @@ from fastapi.testclient import TestClient
 from app.cli import server_config
 from app.main import create_app
 from app.settings import Settings
+
+# `make test` runs the suite on two xdist workers: the tests of the live server and the browser (they
+# share the session's server and Chromium) on one, the rest on the other. Each side runs in the
+# order one process runs the whole suite, so no test meets an order it never met.
+BROWSER_SIDE = ("tests/browser/", "tests/app/test_real_server.py")
+
+
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class TwoSides(LoadScopeScheduling):
+        """Each side one work unit, its tests in collection order."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            return "browser" if nodeid.startswith(BROWSER_SIDE) else "in_process"
+
+    return TwoSides(config, log)
 
 
 @pytest.fixture
@@ -57,6 +78,6 @@ def serving(app, settings: Settings) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def live_server():
-    settings = Settings()
+    settings = Settings(warm_up=True)
     with serving(create_app(settings), settings) as base:
         yield base

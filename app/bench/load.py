@@ -16,15 +16,16 @@ import multiprocessing
 import random
 import re
 import statistics
-import struct
 import time
 from dataclasses import dataclass, field
 
 import httpx
+import numpy as np
 import psutil
 from websockets.asyncio.client import connect
 
 from app.bench import BenchContext, Row
+from app.protocol.mlp_frame import FRAME_HEADER, FRAME_KIND
 
 SECTION = "load"
 TARGET_FPS = 30.0
@@ -34,12 +35,6 @@ LABS = ["mlp"] * 6 + ["neurons"] * 2 + ["rnn"] * 2
 SLIDER_SECONDS = (2.0, 5.0)  # between two slider moves
 RELOAD_CHANCE = 0.05  # per slider move: the student reloads the page (a new session)
 STATIC = re.compile(r'(?:src|href)="(/(?:static|vendor)/[^"]+)"')
-
-
-# The MLP's frame is one binary message; its header starts kind (u8, 1 for a frame), flags, two
-# grid sizes (u8), version (u32), steps per frame (u32), domain (f32), step (f64): see
-# app.protocol.mlp.FRAME_HEADER, which the clients do not import (it brings TensorFlow).
-MLP_FRAME = struct.Struct("<B3xI8xd")
 
 
 class Frames:
@@ -55,8 +50,8 @@ class Frames:
             if self.grids_next:
                 self.grids_next = False
                 return None
-            kind, version, step = MLP_FRAME.unpack_from(message)
-            return (version, int(step)) if kind == 1 else None
+            head = np.frombuffer(message, FRAME_HEADER, count=1)[0]  # the MLP's one binary message
+            return (int(head["version"]), int(head["step"])) if head["kind"] == FRAME_KIND else None
         data = json.loads(message)
         if data["type"] != "frame":
             return None

@@ -21,7 +21,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from app.bench import BenchContext, Row
-from app.bench.server import running_server, wait_until_warm
+from app.bench.server import accepted, running_server, wait_until_warm, workers
 
 SECTION = "mlp"
 XOR_MAX = {
@@ -389,12 +389,26 @@ async def _two_workers(ctx: BenchContext) -> list[Row]:
     await asyncio.to_thread(wait_until_warm, ctx)
     counts = [120, 200, 240] if ctx.quick else [120, 160, 200, 240]  # 240: two processes' caps
     rows = await _capacity(ctx, counts, 2 if ctx.quick else 4, "2 workers")
-    rss = [p.memory_info().rss / 2**20 for p in psutil.Process(ctx.pid).children()]
+    procs = workers(psutil.Process(ctx.pid))
+    rss = [p.memory_info().rss / 2**20 for p in procs]
     rows.append(
         Row(SECTION, "2 workers: resident memory per worker", " / ".join(f"{r:.0f}" for r in rss)
             + " MiB")
     )  # fmt: skip
-    return rows
+    return rows + await _worker_shares(ctx, procs, 100)
+
+
+async def _worker_shares(ctx: BenchContext, procs: list[psutil.Process], n: int) -> list[Row]:
+    """How `n` sockets opened at once spread over the workers (each its own SO_REUSEPORT socket:
+    the kernel picks by the connection's address hash)."""
+    port = int(ctx.base.rsplit(":", 1)[1])
+    clients = [await Client.open(_ws(ctx.base), _header()) for _ in range(n)]
+    shares = [accepted(p, port) for p in procs]
+    await asyncio.gather(*(c.close() for c in clients))
+    return [
+        Row(SECTION, f"2 workers: {n} sockets opened together, per worker",
+            " / ".join(map(str, shares)), "even (each ≥ 40 %)", min(shares) >= 0.4 * n)
+    ]  # fmt: skip
 
 
 def bench(ctx: BenchContext) -> list[Row]:

@@ -1,9 +1,9 @@
 """A classroom room's broadcast: one instructor at 30 frames/s, N followers, each in its socket.
 
 The followers run in `ctx.clients_procs` processes of their own. Each asks the room socket for the
-send time of every frame (`?timing=1`: a room event before it, outside the frame), so the lag is
-measured from the moment the instructor's session published the frame to the moment the follower
-has its bytes. Its own server (a frame rate of 30, joins unlimited) inherits the environment: with
+send time of every frame (`?timing=1`: the frame's bytes start with it), so the lag is measured
+from the moment the instructor's session published the frame to the moment the follower has its
+bytes. The server's CPU time per frame sent to a follower says where a machine's limit comes from. Its own server (a frame rate of 30, joins unlimited) inherits the environment: with
 `PLAYGROUND_REDIS_URL` set, the room goes through Redis.
 """
 
@@ -16,16 +16,17 @@ import time
 import urllib.request
 from contextlib import contextmanager
 
+import psutil
 from websockets.asyncio.client import connect
 
 from app.bench import BenchContext, Row
 from app.bench.server import running_server, wait_until_warm
+from app.rooms.envelope import SENT
 
 SECTION = "rooms"
 FRAME_RATE = 30
 MIN_RATE = 25.0  # frames/s every follower gets, at least
 MAX_LAG_MS = 100.0  # p95 of the frames' lag
-SENT = '{"type":"room","event":"sent","at":'
 
 
 @contextmanager
@@ -49,7 +50,7 @@ def _follow(url: str, n: int, settle: float, seconds: float) -> list[tuple[float
     """In a client process: `n` followers; each one's frames/s and frame lags (ms) in the window."""
 
     async def one(start: float, end: float) -> tuple[float, list[float]]:
-        frames, lags, sent = 0, [], 0.0
+        frames, lags = 0, []
         async with connect(url, compression=None, max_size=2**22, open_timeout=60) as ws:
             while (now := time.time()) < end:
                 try:
@@ -57,13 +58,11 @@ def _follow(url: str, n: int, settle: float, seconds: float) -> list[tuple[float
                 except TimeoutError:
                     break
                 if isinstance(message, str):
-                    if message.startswith(SENT):
-                        sent = float(message[len(SENT) : -1])
                     continue
                 received = time.time()
                 if received >= start:
                     frames += 1
-                    lags.append((received - sent) * 1000)
+                    lags.append((received - SENT.unpack_from(message)[0]) * 1000)
         return frames / seconds, lags
 
     async def run():
@@ -77,8 +76,9 @@ async def _instructor(
     base: str, code: str, token: str, stop: asyncio.Event, frames: list[float]
 ) -> None:
     """The instructor's own session: XOR training at one epoch a frame; when its frames arrive."""
-    url = f"{base.replace('http', 'ws')}/ws/mlp?room={code}&token={token}"
+    url = f"{base.replace('http', 'ws')}/ws/mlp"
     async with connect(url, compression=None, max_size=2**22) as ws:
+        await ws.send(json.dumps({"type": "host", "room": code, "token": token}))
         await ws.send(json.dumps({"type": "config", "hidden": [4, 2], "speed": "epoch"}))
         await ws.send(json.dumps({"type": "play"}))
         reader = asyncio.create_task(_count(ws, frames))
@@ -108,7 +108,7 @@ async def _broadcast(ctx: BenchContext, counts: list[int], seconds: float) -> li
     teacher = asyncio.create_task(_instructor(ctx.base, room["code"], room["token"], stop, sent))
     url = f"{ctx.base.replace('http', 'ws')}/ws/rooms/{room['code']}?timing=1"
     rows, best, relayed = [], 0, 0
-    spawn = multiprocessing.get_context("spawn")
+    spawn, server = multiprocessing.get_context("spawn"), psutil.Process(ctx.pid)
     with spawn.Pool(ctx.clients_procs) as pool:
         for n in counts:
             procs = min(ctx.clients_procs, n)
@@ -116,6 +116,10 @@ async def _broadcast(ctx: BenchContext, counts: list[int], seconds: float) -> li
             settle = 2.0 + n / 100  # every follower connected and receiving before the window
             start = time.time() + settle
             job = pool.starmap_async(_follow, [(url, s, settle, seconds) for s in shares])
+            await asyncio.sleep(max(0.0, start - time.time()))
+            busy = sum(server.cpu_times()[:2])
+            await asyncio.sleep(seconds)
+            busy = sum(server.cpu_times()[:2]) - busy  # the server's CPU seconds in the window
             followers = [f for part in await asyncio.to_thread(job.get) for f in part]
             rates = sorted(rate for rate, _ in followers)
             lags = sorted(lag for _, part in followers for lag in part)
@@ -127,7 +131,8 @@ async def _broadcast(ctx: BenchContext, counts: list[int], seconds: float) -> li
             kept_up = rates[0] >= 0.9 * own and p95 <= MAX_LAG_MS
             relayed = n if kept_up else relayed
             best = n if ok else best
-            rows.append(
+            delivered = sum(rate for rate, _ in followers) * seconds
+            rows += [
                 Row(
                     SECTION,
                     f"{n} followers of one instructor at {FRAME_RATE} frames/s: "
@@ -135,8 +140,14 @@ async def _broadcast(ctx: BenchContext, counts: list[int], seconds: float) -> li
                     f"{rates[0]:.1f} / {rates[len(rates) // 2]:.1f} ({own:.1f}), {p95:.0f} ms",
                     f"≥ {MIN_RATE:g}, ≤ {MAX_LAG_MS:g} ms",
                     ok,
-                )
-            )
+                ),
+                Row(
+                    SECTION,
+                    f"{n} followers: the server's CPU per frame sent to a follower "
+                    "(training included), and its CPU use",
+                    f"{busy / max(delivered, 1) * 1e6:.0f} µs, {busy / seconds:.0%}",
+                ),
+            ]
             if not kept_up:
                 break
     stop.set()

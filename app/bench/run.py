@@ -9,7 +9,12 @@ from app.bench.server import running_server, wait_until_warm
 from app.labs import all_labs
 
 
-def main(quick: bool = False, load: bool = False, clients_procs: int = 2) -> None:
+def main(
+    quick: bool = False, load: bool = False, clients_procs: int = 2, only: list[str] | None = None
+) -> None:
+    sections = {lab.slug for lab in all_labs() if lab.bench is not None} | {"rooms"}
+    if only is not None and not set(only) <= sections:
+        raise SystemExit(f"--only must name benches of {sorted(sections)}. Received: {only}")
     rows: list[Row] = []
     with running_server(quick, clients_procs=clients_procs) as ctx:
         if load:
@@ -21,6 +26,7 @@ def main(quick: bool = False, load: bool = False, clients_procs: int = 2) -> Non
         else:
             benches = [(lab.slug, lab.bench) for lab in all_labs() if lab.bench is not None]
             benches.append(("rooms", bench_rooms))  # classroom rooms: not a lab, every live lab's
+            benches = [(name, bench) for name, bench in benches if only is None or name in only]
         for name, bench in benches:
             rows += _measured(name, bench, ctx)
     print(format_table(rows))

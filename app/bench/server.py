@@ -10,6 +10,8 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import psutil
+
 from app.bench import BenchContext
 
 
@@ -17,6 +19,19 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def workers(server: psutil.Process) -> list[psutil.Process]:
+    """The server processes of `playground serve --workers N` (its supervisor's children, without
+    multiprocessing's resource tracker)."""
+    return [p for p in server.children() if "spawn_main" in " ".join(p.cmdline())]
+
+
+def accepted(worker: psutil.Process, port: int) -> int:
+    """Connections the process holds open on its listening `port`."""
+    return sum(
+        c.status == "ESTABLISHED" and c.laddr.port == port for c in worker.net_connections("tcp")
+    )
 
 
 def wait_until_warm(ctx: BenchContext, limit: float = 300.0) -> float:

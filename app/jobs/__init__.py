@@ -36,6 +36,11 @@ class QueueFull(JobRefused):
     """As many jobs wait as the queue holds (or are remembered): try again in a minute."""
 
 
+class QueueUnreachable(JobRefused):
+    """The shared queue (Redis) cannot be reached now: its jobs can be neither seen nor
+    controlled until it answers again."""
+
+
 class TooManyJobs(JobRefused):
     """The user has as many jobs queued or running as one user may."""
 
@@ -124,6 +129,63 @@ class Jobs(Protocol):
     def stream(self, job_id: str) -> AsyncIterator["JobStatus | Mapping[str, Any]"]:
         """The job's status, then its messages and each new status, until it ends (the last
         item is its final status); nothing for an unknown job."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a job's function ended: its final state, result, and for a failure why (in words)
+    and the exception itself."""
+
+    state: State
+    result: Any = None
+    error: str | None = None
+    failure: Exception | None = None
+
+
+def run_job_function(
+    job_id: str, fn: JobFunction, inputs: Any, reporter: Reporter, stopping: Callable[[], bool]
+) -> Outcome:
+    """Runs job `job_id`'s `fn(inputs, reporter)` as both queues do: `JobStopped` ends it
+    `stopped`, any other error `failed` (logged), a return `done`, or `stopped` if `stopping()`
+    says a stop was asked (the job finished early with what it had)."""
+    try:
+        result = fn(inputs, reporter)
+    except JobStopped:
+        return Outcome("stopped")
+    except Exception as exc:
+        logging.getLogger(__name__).warning(
+            "Job %s failed", job_id, exc_info=not isinstance(exc, ValueError)
+        )
+        return Outcome("failed", error=describe_failure(exc), failure=exc)
+    return Outcome("stopped" if stopping() else "done", result)
+
+
+def describe_failure(exc: Exception) -> str:
+    """What a failed job tells its owner (`JobStatus.error`): a check's own words, or the
+    error's type and words."""
+    if isinstance(exc, ValueError) and str(exc):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def refuse_past_limits(settings, mine: int, waiting: int, kept: int, make_room) -> None:
+    """Raises `TooManyJobs` or `QueueFull` when a new job of a user with `mine` jobs queued or
+    running would pass a limit, `waiting` jobs being queued and `kept` remembered;
+    `make_room()` forgets the oldest finished job, False if there is none."""
+    if mine >= settings.jobs_per_user:
+        raise TooManyJobs(
+            f"You have {mine} jobs queued or running, the most one user may have "
+            f"({settings.jobs_per_user}). Wait for one to finish, or stop one."
+        )
+    if waiting >= settings.job_queue:
+        raise QueueFull(
+            f"{waiting} jobs are waiting, as many as the queue holds. Try again in a minute."
+        )
+    if kept >= settings.jobs_kept and not make_room():
+        raise QueueFull(
+            f"{kept} jobs are queued or running, as many as the server keeps. "
+            "Try again in a minute."
+        )
 
 
 class PausedByFlag:

@@ -6,12 +6,10 @@ forgotten `job_expire_seconds` after they end, or sooner when more than `jobs_ke
 remembered (oldest finished first).
 
 A job's followers are asyncio queues on their own event loops, fed from the worker thread with
-`call_soon_threadsafe`. A follower that falls behind is not allowed to grow without bound: its
-backlog is dropped and it is sent a fresh status instead, which holds everything needed to redraw.
+`call_soon_threadsafe`, and bounded (`app/jobs/followers.py`).
 """
 
 import asyncio
-import logging
 import threading
 import time
 import uuid
@@ -26,18 +24,14 @@ from app.jobs import (
     JobStatus,
     JobStopped,
     PausedByFlag,
-    QueueFull,
     State,
-    TooManyJobs,
     check_job_function,
+    refuse_past_limits,
+    run_job_function,
 )
+from app.jobs.followers import RESYNC, deliver
 from app.metrics import job_changed
 from app.settings import Settings
-
-log = logging.getLogger(__name__)
-
-FOLLOWER_BACKLOG = 256  # messages a slow follower may have waiting before it is resynced
-_RESYNC = object()  # in a follower's queue: its backlog was dropped, send a fresh status
 
 
 class _Follower:
@@ -49,11 +43,7 @@ class _Follower:
 
     def deliver(self, item: object) -> None:
         """Runs on the follower's loop."""
-        if self.queue.qsize() >= FOLLOWER_BACKLOG:
-            while not self.queue.empty():
-                self.queue.get_nowait()
-            item = _RESYNC if not isinstance(item, JobStatus) else item
-        self.queue.put_nowait(item)
+        deliver(self.queue, item)
 
 
 @dataclass(eq=False)
@@ -124,23 +114,10 @@ class LocalJobs(PausedByFlag):
             if self._closing or not self._threads:
                 raise JobRefused("The server is not taking jobs now: it is starting or stopping.")
             self._prune()
-            s = self.settings
             mine = sum(j.owner == owner and j.state not in FINISHED for j in self._jobs.values())
-            if mine >= s.jobs_per_user:
-                raise TooManyJobs(
-                    f"You have {mine} jobs queued or running, the most one user may have "
-                    f"({s.jobs_per_user}). Wait for one to finish, or stop one."
-                )
-            if len(self._queue) >= s.job_queue:
-                raise QueueFull(
-                    f"{len(self._queue)} jobs are waiting, as many as the queue holds. "
-                    "Try again in a minute."
-                )
-            if len(self._jobs) >= s.jobs_kept and not self._forget_oldest_finished():
-                raise QueueFull(
-                    f"{len(self._jobs)} jobs are queued or running, as many as the server keeps. "
-                    "Try again in a minute."
-                )
+            refuse_past_limits(
+                self.settings, mine, len(self._queue), len(self._jobs), self._forget_oldest_finished
+            )
             job = _Job(
                 uuid.uuid4().hex, owner, fn, inputs, time.time(), progress=dict(progress or {})
             )
@@ -189,7 +166,7 @@ class LocalJobs(PausedByFlag):
             yield first
             while not first.finished:
                 item = await follower.queue.get()
-                if item is _RESYNC:
+                if item is RESYNC:
                     with self._changed:
                         item = self._status(job)
                 yield item
@@ -297,25 +274,12 @@ class LocalJobs(PausedByFlag):
                 self._publish_status(job)
                 self._publish_positions()
                 fn, inputs = job.fn, job.inputs
-            try:
-                result = fn(inputs, _Reporter(self, job))
-            except JobStopped:
-                outcome = ("stopped", None, None)
-            except Exception as exc:
-                log.warning("Job %s failed", job.id, exc_info=not isinstance(exc, ValueError))
-                outcome = ("failed", None, _describe(exc))
-            else:
-                outcome = ("stopped" if job.stopping else "done", result, None)
+            outcome = run_job_function(
+                job.id, fn, inputs, _Reporter(self, job), lambda: job.stopping
+            )
             with self._changed:
-                self._finish(job, *outcome)
+                self._finish(job, outcome.state, outcome.result, outcome.error)
                 self._changed.notify_all()
-
-
-def _describe(exc: Exception) -> str:
-    """What a failed job tells its owner: a check's own words, or the error's type and words."""
-    if isinstance(exc, ValueError) and str(exc):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 class _Reporter:

@@ -12,7 +12,13 @@ What a job's owner sees lives next to RQ's own keys, so every server process rea
 result). The worker publishes each emitted message and each change of state on the channel
 `playground:job:{id}`, and a change of the queue (a job started or left it) on
 `playground:jobs:queue`; `stream` follows both. Pause and stop are fields of the hash that the
-worker's `checkpoint()` reads. A finished job's keys expire after `job_expire_seconds`.
+worker's `checkpoint()` reads. A finished job's keys expire after `job_expire_seconds`; the hash
+`playground:jobs:ended` counts the jobs ended by outcome (`/metrics`' `playground_shared_jobs…`).
+
+If Redis goes away, the server stays up: a new job runs in this process (a `LocalJobs` of its
+own, with a logged warning), and Redis is tried again after `RETRY_SECONDS`; a job queued on
+Redis can be neither seen nor controlled meanwhile (`QueueUnreachable`: a 503 that says so, with
+Retry-After, and its socket closes with 1013 for the page to come back).
 """
 
 import asyncio
@@ -39,17 +45,19 @@ from rq.job import JobStatus as RQStatus
 from rq.rate_limit import release_slot
 
 from app.jobs import (
-    FINISHED,
     JobFunction,
-    JobRefused,
     JobStatus,
     JobStopped,
     PausedByFlag,
     QueueFull,
-    TooManyJobs,
+    QueueUnreachable,
     check_job_function,
+    refuse_past_limits,
+    run_job_function,
 )
-from app.jobs.local import FOLLOWER_BACKLOG, _describe
+from app.jobs.followers import deliver
+from app.jobs.local import LocalJobs
+from app.metrics import count_shared_jobs
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -58,6 +66,7 @@ QUEUE = "playground"
 WAITING = "playground:jobs:waiting"  # queued jobs by submission time: their queue positions
 ACTIVE = "playground:jobs:active"  # queued or running, by submission time
 ENDED = "playground:jobs:finished"  # by end time: the oldest is forgotten first
+ENDED_COUNTS = "playground:jobs:ended"  # jobs ended, by outcome
 QUEUE_CHANNEL = "playground:jobs:queue"
 SUBMIT_LOCK = "playground:jobs:submit"
 # A job is not cut short by RQ's timeout: the page stops it. The bound only frees a worker whose
@@ -73,7 +82,7 @@ WORKER_GONE = "The worker training it stopped before the job ended. Train it aga
 CONNECT_SECONDS = 2.0
 COMMAND_SECONDS = 10.0  # a data set's photos go to Redis in one command
 UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
-_RESYNC = object()  # in a follower's queue: its backlog was dropped, send a fresh status
+RETRY_SECONDS = 5.0  # after Redis failed to answer, new jobs run here this long before it is tried
 
 
 def _key(job_id: str) -> str:
@@ -103,13 +112,18 @@ class RedisJobs(PausedByFlag):
         )
         self._redis.ping()
         self._queue = Queue(QUEUE, connection=self._redis)
+        self._local = LocalJobs(settings)  # new jobs while Redis is away
+        self._away_until: float | None = None  # Redis failed; not tried again before then
+        count_shared_jobs(self.counts)
 
-    # --- lifespan: the workers are other processes -----------------------------------------------
+    # --- lifespan: the workers are other processes, but for the fallback's -----------------------
 
     def start(self) -> None:
-        pass
+        self._local.start()
 
     def shutdown(self) -> None:
+        self._local.shutdown()
+        count_shared_jobs(None)
         self._redis.close()
 
     # --- the interface -------------------------------------------------------------------------
@@ -118,6 +132,101 @@ class RedisJobs(PausedByFlag):
         self, fn: JobFunction, inputs: Any, *, owner: str, progress: Mapping[str, Any] | None = None
     ) -> str:
         check_job_function(fn)
+        try:
+            return self._shared(self._submit, fn, inputs, owner, progress)
+        except QueueUnreachable:
+            return self._local.submit(fn, inputs, owner=owner, progress=progress)
+
+    def status(self, job_id: str) -> JobStatus | None:
+        found = self._local.status(job_id)
+        return found if found is not None else self._shared(self._status_of, job_id)
+
+    def owned(self, owner: str) -> list[JobStatus]:
+        shared = self._shared(self._owned, owner, default=[])
+        return sorted([*self._local.owned(owner), *shared], key=lambda s: -s.created_at)
+
+    def result(self, job_id: str) -> Any:
+        if self._local.status(job_id) is not None:
+            return self._local.result(job_id)
+        return self._shared(self._result, job_id)
+
+    def stop(self, job_id: str) -> JobStatus | None:
+        if self._local.status(job_id) is not None:
+            return self._local.stop(job_id)
+        return self._shared(self._stop, job_id)
+
+    async def stream(self, job_id: str) -> AsyncIterator[JobStatus | Mapping[str, Any]]:
+        if await asyncio.to_thread(self._local.status, job_id) is not None:
+            async with contextlib.aclosing(self._local.stream(job_id)) as items:
+                async for item in items:
+                    yield item
+            return
+        if self._away():
+            raise self._unreachable()
+        try:
+            async with contextlib.aclosing(self._stream(job_id)) as items:
+                async for item in items:
+                    yield item
+        except UNREACHABLE as exc:
+            self._went_away(exc)
+            raise self._unreachable() from exc
+
+    def counts(self) -> tuple[dict[str, int], dict[str, int]] | None:
+        """The shared queue's jobs queued and running, and ended by outcome; None while Redis
+        is away."""
+        if self._away():
+            return None
+        with contextlib.suppress(*UNREACHABLE):
+            pipe = self._redis.pipeline(transaction=False)
+            waiting, active, ended = (
+                pipe.zcard(WAITING).zcard(ACTIVE).hgetall(ENDED_COUNTS).execute()
+            )
+            live = {"queued": waiting, "running": max(0, active - waiting)}
+            return live, {state.decode(): int(n) for state, n in ended.items()}
+        return None
+
+    # --- Redis away ----------------------------------------------------------------------------
+
+    def _away(self) -> bool:
+        return self._away_until is not None and time.monotonic() < self._away_until
+
+    def _went_away(self, exc: Exception) -> None:
+        if self._away_until is None:
+            log.warning(
+                "Redis at %s cannot be reached (%s): new jobs run in this process until it "
+                "answers again; its jobs cannot be followed meanwhile.",
+                self.url, exc,
+            )  # fmt: skip
+        self._away_until = time.monotonic() + RETRY_SECONDS
+
+    def _unreachable(self) -> QueueUnreachable:
+        return QueueUnreachable(
+            f"The job queue (Redis at {self.url}) cannot be reached now, so this job can be "
+            f"neither seen nor controlled. Try again in {RETRY_SECONDS:g} seconds."
+        )
+
+    def _shared(self, call, *args, default: Any = None):
+        """`call(*args)` on Redis: once it fails, `QueueUnreachable` (or `default`, if given)
+        until Redis answers again, tried at most every `RETRY_SECONDS`."""
+        if self._away():
+            if default is not None:
+                return default
+            raise self._unreachable()
+        try:
+            answer = call(*args)
+        except UNREACHABLE as exc:
+            self._went_away(exc)
+            if default is not None:
+                return default
+            raise self._unreachable() from exc
+        if self._away_until is not None:
+            log.warning("Redis at %s answers again: new jobs go to its queue.", self.url)
+            self._away_until = None
+        return answer
+
+    # --- on Redis ------------------------------------------------------------------------------
+
+    def _submit(self, fn: JobFunction, inputs: Any, owner: str, progress) -> str:
         s = self.settings
         job_id = uuid.uuid4().hex
         try:
@@ -146,25 +255,23 @@ class RedisJobs(PausedByFlag):
                 )
         except LockError as exc:
             raise QueueFull("The job queue is busy. Try again in a minute.") from exc
-        except UNREACHABLE as exc:
-            raise JobRefused(f"The job queue (Redis at {self.url}) cannot be reached.") from exc
         return job_id
 
-    def status(self, job_id: str) -> JobStatus | None:
+    def _status_of(self, job_id: str) -> JobStatus | None:
         return self._statuses([job_id])[0]
 
-    def owned(self, owner: str) -> list[JobStatus]:
+    def _owned(self, owner: str) -> list[JobStatus]:
         ids = [i.decode() for i in self._redis.zrevrange(_owner_key(owner), 0, -1)]
         statuses = self._statuses(ids)
         if gone := [i for i, found in zip(ids, statuses, strict=True) if found is None]:
             self._redis.zrem(_owner_key(owner), *gone)
         return [found for found in statuses if found is not None]
 
-    def result(self, job_id: str) -> Any:
+    def _result(self, job_id: str) -> Any:
         data = self._redis.get(_key(job_id) + ":result")
         return None if data is None else pickle.loads(data)
 
-    def stop(self, job_id: str) -> JobStatus | None:
+    def _stop(self, job_id: str) -> JobStatus | None:
         def stop_in(pipe) -> str | None:
             state = _text(pipe.hget(_key(job_id), "state"))
             pipe.multi()
@@ -181,9 +288,9 @@ class RedisJobs(PausedByFlag):
             self._redis.publish(QUEUE_CHANNEL, job_id)
         if state in ("queued", "running"):
             _announce(self._redis, job_id, self.settings.job_expire_seconds)
-        return self.status(job_id)
+        return self._status_of(job_id)
 
-    async def stream(self, job_id: str) -> AsyncIterator[JobStatus | Mapping[str, Any]]:
+    async def _stream(self, job_id: str) -> AsyncIterator[JobStatus | Mapping[str, Any]]:
         client = AsyncRedis.from_url(self.url, socket_connect_timeout=CONNECT_SECONDS)
         pubsub = client.pubsub()
         items: asyncio.Queue = asyncio.Queue()
@@ -194,12 +301,14 @@ class RedisJobs(PausedByFlag):
             for _ in range(2):
                 await pubsub.get_message(timeout=CONNECT_SECONDS)
             reader = asyncio.create_task(_read(pubsub, items))
-            last = await asyncio.to_thread(self.status, job_id)
+            last = await asyncio.to_thread(self._status_of, job_id)
             if last is None:
                 return
             yield last
             while not last.finished:
                 item = await items.get()
+                if isinstance(item, Exception):  # the reader lost Redis
+                    raise item
                 if isinstance(item, JobStatus):
                     found = item
                 elif isinstance(item, Mapping):
@@ -208,7 +317,7 @@ class RedisJobs(PausedByFlag):
                 elif item == QUEUE_CHANNEL and last.state != "queued":
                     continue
                 else:  # the queue moved, or this follower fell behind
-                    found = await asyncio.to_thread(self.status, job_id)
+                    found = await asyncio.to_thread(self._status_of, job_id)
                     if found is None:  # forgotten meanwhile
                         return
                 if found != last:
@@ -229,30 +338,10 @@ class RedisJobs(PausedByFlag):
         """LocalJobs' limits, counted in Redis (the submit lock held)."""
         s = self.settings
         self._redis.zremrangebyscore(ENDED, "-inf", time.time() - s.job_expire_seconds)
-        states = [
-            found.state
-            for found in self._statuses(
-                [i.decode() for i in self._redis.zrange(_owner_key(owner), 0, -1)]
-            )
-            if found is not None
-        ]
-        mine = sum(state not in FINISHED for state in states)
-        if mine >= s.jobs_per_user:
-            raise TooManyJobs(
-                f"You have {mine} jobs queued or running, the most one user may have "
-                f"({s.jobs_per_user}). Wait for one to finish, or stop one."
-            )
-        waiting = self._redis.zcard(WAITING)
-        if waiting >= s.job_queue:
-            raise QueueFull(
-                f"{waiting} jobs are waiting, as many as the queue holds. Try again in a minute."
-            )
+        ids = [i.decode() for i in self._redis.zrange(_owner_key(owner), 0, -1)]
+        mine = sum(found is not None and not found.finished for found in self._statuses(ids))
         kept = self._redis.zcard(ACTIVE) + self._redis.zcard(ENDED)
-        if kept >= s.jobs_kept and not self._forget_oldest_finished():
-            raise QueueFull(
-                f"{kept} jobs are queued or running, as many as the server keeps. "
-                "Try again in a minute."
-            )
+        refuse_past_limits(s, mine, self._redis.zcard(WAITING), kept, self._forget_oldest_finished)
 
     def _forget_oldest_finished(self) -> bool:
         oldest = self._redis.zpopmin(ENDED)
@@ -269,7 +358,7 @@ class RedisJobs(PausedByFlag):
             ids, _fetch(self._redis, ids), strict=True
         ):
             if fields.get(b"state") == b"running" and not alive and self._reap(job_id):
-                found.append(self.status(job_id))
+                found.append(self._status_of(job_id))
             else:
                 found.append(_status(job_id, fields, progress, rank, keep))
         return found
@@ -298,7 +387,12 @@ class RedisJobs(PausedByFlag):
         return True
 
     def _set_paused(self, job_id: str, paused: bool) -> JobStatus | None:
-        found = self.status(job_id)
+        if self._local.status(job_id) is not None:
+            return (self._local.pause if paused else self._local.resume)(job_id)
+        return self._shared(self._set_paused_shared, job_id, paused)
+
+    def _set_paused_shared(self, job_id: str, paused: bool) -> JobStatus | None:
+        found = self._status_of(job_id)
         if found is None or found.finished or found.paused == paused:
             return found
         self._redis.hset(_key(job_id), "paused", int(paused))
@@ -306,22 +400,21 @@ class RedisJobs(PausedByFlag):
 
 
 async def _read(pubsub, items: asyncio.Queue) -> None:
-    """Moves a stream's Redis messages into its queue: a message as a mapping, a new status as a
-    `JobStatus`, a change of the queue as `QUEUE_CHANNEL`. A follower that falls
-    `FOLLOWER_BACKLOG` behind loses its backlog and is sent a fresh status."""
-    async for message in pubsub.listen():
-        if message["type"] != "message":
-            continue
-        if message["channel"].decode() == QUEUE_CHANNEL:
-            item = QUEUE_CHANNEL
-        else:
-            data = json.loads(message["data"])
-            item = JobStatus(**data["status"]) if "status" in data else data["message"]
-        if items.qsize() >= FOLLOWER_BACKLOG:
-            while not items.empty():
-                items.get_nowait()
-            item = _RESYNC
-        items.put_nowait(item)
+    """Moves a stream's Redis messages into its bounded queue (`app/jobs/followers.py`): a
+    message as a mapping, a new status as a `JobStatus`, a change of the queue as
+    `QUEUE_CHANNEL`; and, if Redis is lost, the error, for the stream to raise."""
+    try:
+        async for message in pubsub.listen():
+            if message["type"] != "message":
+                continue
+            if message["channel"].decode() == QUEUE_CHANNEL:
+                item = QUEUE_CHANNEL
+            else:
+                data = json.loads(message["data"])
+                item = JobStatus(**data["status"]) if "status" in data else data["message"]
+            deliver(items, item)
+    except UNREACHABLE as exc:
+        items.put_nowait(exc)
 
 
 def _text(value: bytes | None) -> str | None:
@@ -390,6 +483,7 @@ def _finish(pipe, job_id: str, state: str, error: str | None, keep_seconds: floa
     pipe.zrem(WAITING, job_id)
     pipe.zrem(ACTIVE, job_id)
     pipe.zadd(ENDED, {job_id: now})
+    pipe.hincrby(ENDED_COUNTS, state, 1)
 
 
 # --- in the worker -------------------------------------------------------------------------------
@@ -401,25 +495,22 @@ def run_job(job_id: str, fn: JobFunction, inputs: Any, keep_seconds: float) -> N
     redis = get_current_job().connection
     if not start(redis, job_id, keep_seconds):
         return
-    failure = None
-    try:
-        with _heartbeat(redis, job_id):
-            result = fn(inputs, _Reporter(redis, job_id))
-    except JobStopped:
-        state, result, error = "stopped", None, None
-    except Exception as exc:
-        state, result, error, failure = "failed", None, _describe(exc), exc
-    else:
-        stopping = redis.hget(_key(job_id), "stopping") == b"1"
-        state, error = ("stopped" if stopping else "done"), None
+    with _heartbeat(redis, job_id):
+        outcome = run_job_function(
+            job_id,
+            fn,
+            inputs,
+            _Reporter(redis, job_id),
+            stopping=lambda: redis.hget(_key(job_id), "stopping") == b"1",
+        )
     pipe = redis.pipeline()
-    if result is not None:
-        pipe.set(_key(job_id) + ":result", pickle.dumps(result))
-    _finish(pipe, job_id, state, error, keep_seconds)
+    if outcome.result is not None:
+        pipe.set(_key(job_id) + ":result", pickle.dumps(outcome.result))
+    _finish(pipe, job_id, outcome.state, outcome.error, keep_seconds)
     pipe.execute()
     _announce(redis, job_id, keep_seconds)
-    if failure is not None:
-        raise failure  # RQ records it among its failed jobs, with the traceback
+    if outcome.failure is not None:
+        raise outcome.failure  # RQ records it among its failed jobs, with the traceback
 
 
 def start(redis: Redis, job_id: str, keep_seconds: float) -> bool:

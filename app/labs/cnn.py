@@ -19,6 +19,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from functools import cache
 from typing import Annotated, Any, Literal
@@ -234,8 +235,17 @@ def get_photo_sets(request: Request) -> PhotoSets:
 PhotoSetsDep = Annotated[PhotoSets, Depends(get_photo_sets)]
 
 
-def get_jobs(request: Request) -> Jobs:
-    return request.app.state.live.jobs
+RETRY_AFTER_SECONDS = "30"  # a refused job's 503: the queue is full, or Redis away
+
+
+def get_jobs(request: Request) -> Iterator[Jobs]:
+    """The app's job queue; a job it refuses (`JobRefused`: full, too many, its queue away)
+    is answered with its status and reason, and a 503 with Retry-After."""
+    try:
+        yield request.app.state.live.jobs
+    except JobRefused as exc:
+        headers = {"Retry-After": RETRY_AFTER_SECONDS} if exc.status == 503 else None
+        raise HTTPException(exc.status, str(exc), headers=headers) from exc
 
 
 JobsDep = Annotated[Jobs, Depends(get_jobs)]
@@ -648,7 +658,10 @@ _PHOTO_ERRORS = {
     422: {"description": "Empty or damaged image, a form without `file`, or a limit passed."},
 }
 _NO_DATASET = {404: {"description": "Unknown or forgotten data set."}}
-_NO_JOB = {404: {"description": "Unknown or expired job."}}
+_NO_JOB = {
+    404: {"description": "Unknown or expired job."},
+    503: {"description": "Its job queue (Redis) cannot be reached now (Retry-After)."},
+}
 _NO_MODEL = {409: {"description": "The job has no trained model (yet); `detail` says why."}}
 
 
@@ -863,7 +876,7 @@ def augment(body: AugmentRequest, sets: PhotoSetsDep) -> AugmentOut:
     responses={
         **JSON_ERRORS,
         429: {"description": "You have as many jobs queued or running as one user may."},
-        503: {"description": "The queue is full (Retry-After)."},
+        503: {"description": "The queue is full, or the server is stopping (Retry-After)."},
     },
 )
 def create_job(
@@ -883,7 +896,8 @@ def create_job(
     and a `status` at every change of state, queue position or pause; after the final `status`
     (done, failed or stopped, with the evaluation) the server closes the socket (1000). The
     page may send `{"type": "pause"}`, `{"type": "resume"}` or `{"type": "stop"}`; anything
-    else is answered with an `error` message. An unknown job closes the socket with 4404.
+    else is answered with an `error` message. An unknown job closes the socket with 4404; a
+    job whose queue (Redis) cannot be reached now, with 1013 (try again later) and the reason.
     """
     s: Settings = request.app.state.settings
     if body.epochs > s.cnn_max_epochs:
@@ -914,22 +928,18 @@ def create_job(
         raise unprocessable(str(exc)) from exc
     data = photos.image_set()
     shown = body.model_copy(update={"learning_rate": config.lr, "image_size": config.size})
-    try:
-        job_id = jobs.submit(
-            train_job,
-            TrainingJob(data, config, _cache_dir(s)),
-            owner=owner,
-            progress={
-                "model": body.model,
-                "dataset": body.dataset,
-                "config": shown.model_dump(),
-                "classes": list(data.class_names),
-                "epochs": body.epochs,
-            },
-        )
-    except JobRefused as exc:
-        headers = {"Retry-After": "30"} if exc.status == 503 else None
-        raise HTTPException(exc.status, str(exc), headers=headers) from exc
+    job_id = jobs.submit(
+        train_job,
+        TrainingJob(data, config, _cache_dir(s)),
+        owner=owner,
+        progress={
+            "model": body.model,
+            "dataset": body.dataset,
+            "config": shown.model_dump(),
+            "classes": list(data.class_names),
+            "epochs": body.epochs,
+        },
+    )
     found = jobs.status(job_id)
     return JobCreated(id=job_id, state=found.state, queue_position=found.queue_position)
 
@@ -985,7 +995,7 @@ async def classify(job_id: str, request: Request, jobs: JobsDep) -> ClassifyOut:
     """
     Classify a photo with the job's trained model: its classes, most probable first.
     """
-    result = _result(jobs, job_id)
+    result = await run_in_threadpool(_result, jobs, job_id)  # Redis: off the event loop
     pixels = await _read_photo(request)
     start = time.perf_counter()
     cache_dir = _cache_dir(request.app.state.settings)
@@ -1074,7 +1084,12 @@ async def follow_job(websocket: WebSocket, job_id: str) -> None:
     jobs: Jobs = websocket.app.state.live.jobs
     if await refuse_foreign_origin(websocket):
         return
-    if jobs.status(job_id) is None:
+    try:  # a job queue on Redis answers over the network: off the event loop
+        found = await asyncio.to_thread(jobs.status, job_id)
+    except JobRefused as exc:
+        await websocket.close(code=status.WS_1013_TRY_AGAIN_LATER, reason=_reason(exc))
+        return
+    if found is None:
         await websocket.close(code=CLOSE_NO_SUCH_JOB)
         return
     await websocket.accept()
@@ -1094,13 +1109,22 @@ async def follow_job(websocket: WebSocket, job_id: str) -> None:
 
 
 async def _send_stream(websocket: WebSocket, jobs: Jobs, job_id: str, sending) -> None:
+    code, reason = status.WS_1000_NORMAL_CLOSURE, "the job ended"
     with contextlib.suppress(WebSocketDisconnect, RuntimeError):
-        async with contextlib.aclosing(jobs.stream(job_id)) as stream:
-            async for item in stream:
-                text = _message_text(item)
-                async with sending:
-                    await websocket.send_text(text)
-        await websocket.close(code=status.WS_1000_NORMAL_CLOSURE, reason="the job ended")
+        try:
+            async with contextlib.aclosing(jobs.stream(job_id)) as stream:
+                async for item in stream:
+                    text = _message_text(item)
+                    async with sending:
+                        await websocket.send_text(text)
+        except JobRefused as exc:  # its queue went away: the page comes back later
+            code, reason = status.WS_1013_TRY_AGAIN_LATER, _reason(exc)
+        await websocket.close(code=code, reason=reason)
+
+
+def _reason(exc: Exception) -> str:
+    """A close reason: at most 123 bytes (RFC 6455), cut at a character."""
+    return str(exc).encode()[:123].decode(errors="ignore")
 
 
 def _message_text(item: JobStatus | dict) -> str:
@@ -1122,7 +1146,11 @@ async def _read_controls(websocket: WebSocket, jobs: Jobs, job_id: str, sending)
             async with sending:
                 await websocket.send_text(error.model_dump_json())
             continue
-        getattr(jobs, control.type)(job_id)
+        try:  # off the event loop, as the status above
+            await asyncio.to_thread(getattr(jobs, control.type), job_id)
+        except JobRefused as exc:
+            async with sending:
+                await websocket.send_text(ErrorMessage(message=str(exc)).model_dump_json())
 
 
 def warm_up(runtime) -> None:

@@ -275,9 +275,7 @@ def convolve(body: ConvolveRequest, store: ImageStoreDep, response: Response) ->
         input_shape=list(images.shape),
         filter_shape=[*kernels.shape[1:], images.shape[-1], len(kernels)],
         output_shape=list(maps.shape),
-        stride=body.stride,
-        padding=body.padding,
-        mode=body.mode,
+        **body.model_dump(include={"stride", "padding", "mode"}),
         pad_top=pad_top,
         pad_left=pad_left,
         applied_kernels=_rounded(applied, KERNEL_DECIMALS),
@@ -309,19 +307,9 @@ def pipeline(body: PipelineRequest, store: ImageStoreDep) -> PipelineResponse:
     """
     start = time.perf_counter()
     images = conv.fit_size(_load_input(body.input, store), PIPELINE_MAX_SIDE)
-    out = _run(
-        conv.simple_cnn,
-        images,
-        np.array(body.kernels, np.float32),
-        stride=body.stride,
-        padding=body.padding,
-        mode=body.mode,
-        activation=body.activation,
-        pool=body.pool,
-        pool_window=body.pool_window,
-        pool_stride=body.pool_stride,
-        units=body.units,
-    )
+    kernels = np.array(body.kernels, np.float32)
+    # The request's settings are the pipeline's keyword arguments.
+    out = _run(conv.simple_cnn, images, kernels, **body.model_dump(exclude={"input", "kernels"}))
 
     def stage(name: str, x: np.ndarray, flat: bool = False) -> Stage:
         if flat:

@@ -245,10 +245,14 @@ def served(request: Request) -> Served:
     runtime = request.app.state.live
     build = start_loading(runtime.settings, runtime.compiler)
     if build is None or not build.done() or runtime.pool is None:  # the pools start with the app
+        # Built after the live labs' start-up compiles: on a busy machine that is minutes.
+        queued = runtime.compiling
         raise HTTPException(
             503,
-            "The dog classifier is still loading (it takes a few seconds after the server "
-            "starts). Try again shortly.",
+            "The dog classifier is still loading: it is built in the background after the "
+            "server starts, behind the live labs' start-up work"
+            + (f" ({queued} jobs still queued)" if queued else "")
+            + ". Try again shortly.",
             headers={"Retry-After": str(LOADING_RETRY_SECONDS)},
         )
     if (exc := build.exception()) is not None:
@@ -534,9 +538,10 @@ def _classification(
         )
     else:
         best = prediction.top_classes[0]
+        share = f"only {_percent(p)}" if p >= 0.01 else _percent(p)
         message = (
-            f"This does not look like a dog: only {_percent(p)} of the probability is on dog "
-            f"breeds. Its best guess: {best.name} ({_percent(best.probability)})."
+            f"This does not look like a dog: {share} of the probability is on dog breeds. "
+            f"Its best guess: {best.name} ({_percent(best.probability)})."
         )
     return {
         "dog_probability": round(min(p, 1.0), DECIMALS),

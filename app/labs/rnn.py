@@ -46,6 +46,8 @@ COMPILE_AFTER_FRAMES = 10  # a glance at a shape is not worth an XLA build
 MEMORY_SECONDS_PER_FRAME = 0.015  # of a training frame, spent on the memory curve
 MEMORY_MAX_CHUNK = 50
 DELAY_TASKS = ("recall", "parity")  # first_bit's delay is the length
+# The config's fields that `rnn.train` takes as they are, under the same names.
+TRAIN_SETTINGS = {"learning_rate", "optimizer", "clip_norm", "seed", "temperature"}
 # What each task's data depend on besides task, length and seed; other fields change nothing.
 TASK_FIELDS = {
     **dict.fromkeys(FORECASTS, {"period", "noise"}),
@@ -339,15 +341,11 @@ def _compute(stack, steps, c: RnnConfig, step, opt_steps, figures, sample, compi
     result = rnn.train(
         stack,
         steps,
-        learning_rate=c.learning_rate,
-        optimizer=c.optimizer,
-        clip_norm=c.clip_norm,
-        seed=c.seed,
+        **c.model_dump(include=TRAIN_SETTINGS),
         step=step,
         opt_step=opt_steps,
         figures=figures,
         sample=sample,
-        temperature=c.temperature,
         compiled=compiled,
     )
     binary, arrays = b"", []

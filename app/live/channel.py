@@ -14,7 +14,7 @@ from app import metrics
 from app.live.guard import BadMessage, RateLimit, parse_json, refuse_foreign_origin
 from app.live.outbox import Outbox
 from app.protocol.shared import ErrorMessage
-from app.rooms.host import room_link
+from app.rooms.host import RoomLink
 
 CLOSE_TOO_BIG = 1009
 CLOSE_TRY_LATER = 1013
@@ -44,8 +44,8 @@ async def run_socket(websocket: WebSocket, session_type: type) -> None:
     latency = metrics.FrameLatency(lab)
     writer = asyncio.create_task(_write(websocket, session, latency))
     try:
-        async with room_link(websocket, session):  # a classroom room's instructor or fork
-            await _read(websocket, session, latency)
+        async with RoomLink(websocket, session) as room:  # a classroom room's host or student
+            await _read(websocket, session, latency, room)
     except WebSocketDisconnect:
         pass
     finally:
@@ -81,12 +81,16 @@ async def incoming(websocket: WebSocket) -> AsyncIterator[str | None]:
         yield text
 
 
-async def _read(websocket: WebSocket, session, latency: metrics.FrameLatency) -> None:
+async def _read(
+    websocket: WebSocket, session, latency: metrics.FrameLatency, room: RoomLink
+) -> None:
     async for text in incoming(websocket):
         arrived = time.perf_counter()
         if text is None:
             metrics.reject("bad_message", path=websocket.url.path)
             session.send_error("Binary messages are not accepted: send JSON text.")
+            continue
+        if await room.took(text):  # hosting a room, or refused by its lock
             continue
         session.receive(text)
         if session.has_work:  # it calls for a frame (a pause does not)
@@ -152,7 +156,7 @@ def explain_validation_error(error: ValidationError, types: str) -> tuple[str, s
         return f"Unknown field {field!r} in a {loc[0]} message.", field
     where = ".".join([field or "message", *(p for p in loc[2:] if p.isdigit())])
     # A union (speed: integer or "epoch"/"max") fails once per member: say every option.
-    options = dict.fromkeys(e["msg"] for e in error.errors() if e["loc"][:2] == first["loc"][:2])
+    options = dict.fromkeys(_reason(e) for e in error.errors() if e["loc"][:2] == first["loc"][:2])
     shown = repr(first.get("input"))
     shown = shown if len(shown) <= 80 else shown[:77] + "..."
     return f"Invalid {where}: {', or '.join(options)}. Received: {field}={shown}", field
@@ -169,4 +173,10 @@ def describe_config_error(error: ValidationError, changes: dict) -> tuple[str, s
     if len(shown) > 80:
         shown = shown[:77] + "..."
     where = ".".join(loc) or "config"
-    return f"Invalid {where}: {first['msg']}. Received: {field}={shown}", field
+    return f"Invalid {where}: {_reason(first)}. Received: {field}={shown}", field
+
+
+def _reason(error: dict) -> str:
+    """An error's words: a validator's own message without pydantic's "Value error, " prefix."""
+    reason = (error.get("ctx") or {}).get("error")
+    return str(reason) if error["type"] == "value_error" and reason else error["msg"]

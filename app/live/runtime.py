@@ -67,7 +67,7 @@ class LiveRuntime:
         tasks = [asyncio.create_task(self.stacked.run()), asyncio.create_task(self._pause_idle())]
         # Live labs first: a class waits on them; the one-shot labs' compiles queue behind.
         for lab in sorted(all_labs(), key=lambda lab: lab.session is None):
-            if lab.warm_up is not None:
+            if lab.warm_up is not None and self.settings.warm_up:
                 lab.warm_up(self)
         try:
             yield
@@ -110,6 +110,11 @@ class LiveRuntime:
         limit = self.settings.idle_pause_seconds
         while True:
             await asyncio.sleep(min(IDLE_CHECK_SECONDS, limit / 2))
-            now = time.monotonic()
-            for session in self.sessions:
-                session.pause_if_idle(now, limit)
+            self._pause_idle_sessions(limit)
+
+    def _pause_idle_sessions(self, limit: float) -> None:
+        # Its own frame: a loop variable left in the task's frame would keep the last session
+        # alive after it closed.
+        now = time.monotonic()
+        for session in self.sessions:
+            session.pause_if_idle(now, limit)

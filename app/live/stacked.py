@@ -87,7 +87,11 @@ class StackedRunner:
             return own
         stand_in = self._nearest_ready(session.arch)
         if stand_in is None:
-            return own  # nothing fits: its first call traces its own shape
+            if own.unroll == 1:
+                return own  # nothing fits: its first call traces its own shape
+            # An exact trace runs plain (slow: its loop is unrolled) until it is compiled: train
+            # in the padded shape meanwhile, its first call tracing it (a plain loop, quick).
+            stand_in = self._trainer(session.arch.shape)
         self._build(own, session)
         self._waiting.add(session)
         return stand_in

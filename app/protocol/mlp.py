@@ -6,15 +6,23 @@ Its choices come from `models/`; `static/js/protocol/mlp.js` exports `mirror()`.
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from app.protocol import shared
+from app.protocol.mlp_frame import (  # noqa: F401 (some only by name, in MIRRORED)
+    FRAME_FLAGS,
+    FRAME_HEADER,
+    FRAME_HEADER_BYTES,
+    FRAME_KIND,
+    FRAME_LAYOUT,
+    MAX_LAYERS,
+    METRICS,
+)
 from app.protocol.shared import MAX_SEED, StrictMessage
 from models.datasets import DATASETS, PROBLEMS
 from models.mlp import ACTIVATIONS, FEATURES, REGULARIZATIONS
 
 SPEEDS = ("epoch", "max")  # named speeds; an integer 1 … MAX_STEPS_PER_FRAME is one too
-MAX_LAYERS = 6
 MAX_NEURONS = 50
 MAX_STEPS_PER_FRAME = 10_000
 N_POINTS = 500  # points of every data set, training and test together
@@ -36,7 +44,7 @@ class MlpConfig(StrictMessage):
     dataset: Dataset = "xor"
     noise: float = Field(0.0, ge=0.0, le=0.5)
     train_ratio: float = Field(0.5, ge=0.1, le=0.9)
-    features: list[Feature] = Field(
+    features: Annotated[list[Feature], shared.Distinct] = Field(
         default_factory=lambda: ["x1", "x2"], min_length=1, max_length=len(FEATURES)
     )
     hidden: list[Annotated[int, Field(ge=1, le=MAX_NEURONS)]] = Field(
@@ -49,16 +57,6 @@ class MlpConfig(StrictMessage):
     regularization_rate: float = Field(0.0, ge=0.0, le=10.0)
     seed: int = Field(1, ge=0, le=MAX_SEED)
     speed: Speed = "epoch"
-
-    @field_validator("features")
-    @classmethod
-    def _unique_features(cls, v: list[str]) -> list[str]:
-        if len(set(v)) != len(v):
-            raise ValueError(f"features must not repeat. Received: features={v}")
-        return v
-
-
-ConfigMessage = shared.config_message(MlpConfig)
 
 
 class SetWeightMessage(StrictMessage):
@@ -73,32 +71,25 @@ class SetWeightMessage(StrictMessage):
     value: float = Field(ge=-MAX_WEIGHT, le=MAX_WEIGHT)
 
 
-class DataMessage(StrictMessage):
+class DataMessage(shared.BaseDataMessage):
     """The data set's points as [x1, x2, label] rows (a label 0/1, or a regression target in
     [-1, 1]); sent on connect and whenever the data change."""
 
-    type: Literal["data"] = "data"
-    version: int
     problem: Problem
     domain: float
     train: list[list[float]]
     test: list[list[float]]
 
 
-class FrameMessage(StrictMessage):
+class FrameMessage(shared.BaseFrameMessage):
     """One frame of training, as `decode_frame` reads it from its binary message (the page's
     `decodeFrame` reads the same fields)."""
 
-    type: Literal["frame"] = "frame"
-    version: int
-    step: int
     epoch: float
     loss: float | None
     test_loss: float | None
     accuracy: float | None
     test_accuracy: float | None
-    diverged: bool
-    running: bool
     steps_per_frame: int
     grid_size: int
     neuron_grid_size: int
@@ -107,24 +98,6 @@ class FrameMessage(StrictMessage):
     drawn: list[int]
     weights: list[list[list[float]]]
     biases: list[list[float]]
-
-
-# A frame travels as one binary message (little-endian): this fixed header, then the drawn weights
-# and biases as float32 (`weights[0]` row by row, `biases[0]`, `weights[1]` …), then the grids as
-# uint8. A metric that is null (not finite, or a regressor's accuracy) is NaN in the header.
-FRAME_KIND = 1  # the header's first byte: what the binary message is
-FRAME_FLAGS = {"DIVERGED": 1, "RUNNING": 2}
-LAYER_SLOTS = MAX_LAYERS + 2  # inputs, hidden layers, output; unused slots are 0
-FRAME_HEADER = np.dtype(
-    [
-        ("kind", "u1"), ("flags", "u1"), ("grid_size", "u1"), ("neuron_grid_size", "u1"),
-        ("version", "<u4"), ("steps_per_frame", "<u4"), ("domain", "<f4"),
-        ("step", "<f8"), ("epoch", "<f8"),
-        ("loss", "<f4"), ("test_loss", "<f4"), ("accuracy", "<f4"), ("test_accuracy", "<f4"),
-        ("layers", "u1", (LAYER_SLOTS,)), ("drawn", "u1", (LAYER_SLOTS,)),
-    ]
-)  # fmt: skip
-METRICS = ("loss", "test_loss", "accuracy", "test_accuracy")
 
 
 def decode_frame(data: bytes) -> tuple[FrameMessage, bytes]:
@@ -161,46 +134,18 @@ def decode_frame(data: bytes) -> tuple[FrameMessage, bytes]:
     return frame, data[offset:]
 
 
-def _layout() -> dict[str, list]:
-    """`{field: [byte offset, DataView type, count]}` of `FRAME_HEADER`, for the page's decoder."""
-    out = {}
-    for name in FRAME_HEADER.names:
-        dtype, offset = FRAME_HEADER.fields[name][:2]
-        base = dtype.base if dtype.shape else dtype
-        kind = {"u": "Uint", "f": "Float"}[base.kind] + str(base.itemsize * 8)  # a DataView getter
-        out[name] = [offset, kind, int(np.prod(dtype.shape))]
-    return out
-
-
-FRAME_LAYOUT = _layout()
-FRAME_HEADER_BYTES = FRAME_HEADER.itemsize
-
-
-CLIENT_MESSAGES = (*shared.client_messages(ConfigMessage), SetWeightMessage)
-CLIENT_MESSAGE = shared.client_adapter(CLIENT_MESSAGES)
+CLIENT_MESSAGES, CLIENT_MESSAGE, SERVER_MESSAGES = shared.messages(
+    MlpConfig, DataMessage, FrameMessage, SetWeightMessage
+)
 CLIENT_TYPES = ", ".join(map(shared.type_name, CLIENT_MESSAGES))  # for "unknown type" errors
-SERVER_MESSAGES = shared.server_messages(MlpConfig, DataMessage, FrameMessage)
+# What `static/js/protocol/mlp.js` exports besides the messages, the defaults and the ranges.
+MIRRORED = (
+    "PROBLEMS", "DATASETS", "FEATURES", "ACTIVATIONS", "REGULARIZATIONS", "SPEEDS", "MAX_LAYERS",
+    "MAX_NEURONS", "MAX_STEPS_PER_FRAME", "MAX_SEED", "MAX_WEIGHT", "FRAME_KIND", "FRAME_FLAGS",
+    "FRAME_LAYOUT", "FRAME_HEADER_BYTES",
+)  # fmt: skip
 
 
 def mirror() -> dict[str, object]:
     """The constants `static/js/protocol/mlp.js` exports, as JSON values."""
-    return shared.mirror(
-        MlpConfig,
-        CLIENT_MESSAGES,
-        SERVER_MESSAGES,
-        PROBLEMS=list(PROBLEMS),
-        DATASETS={problem: list(names) for problem, names in DATASETS.items()},
-        FEATURES=list(FEATURES),
-        ACTIVATIONS=list(ACTIVATIONS),
-        REGULARIZATIONS=list(REGULARIZATIONS),
-        SPEEDS=list(SPEEDS),
-        MAX_LAYERS=MAX_LAYERS,
-        MAX_NEURONS=MAX_NEURONS,
-        MAX_STEPS_PER_FRAME=MAX_STEPS_PER_FRAME,
-        MAX_SEED=MAX_SEED,
-        MAX_WEIGHT=MAX_WEIGHT,
-        FRAME_KIND=FRAME_KIND,
-        FRAME_FLAGS=FRAME_FLAGS,
-        FRAME_LAYOUT=FRAME_LAYOUT,
-        FRAME_HEADER_BYTES=FRAME_HEADER_BYTES,
-    )
+    return shared.mirror(MlpConfig, CLIENT_MESSAGES, SERVER_MESSAGES, globals(), MIRRORED)

@@ -3,9 +3,9 @@
 Its choices come from `models/neurons.py`; `static/js/protocol/neurons.js` exports `mirror()`.
 """
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from app.protocol import shared
 from app.protocol.shared import MAX_SEED, StrictMessage
@@ -28,29 +28,17 @@ class NeuronConfig(StrictMessage):
     noise: float = Field(0.1, ge=0.0, le=0.5)
     slope: float = Field(0.5, ge=-3.0, le=3.0)
     intercept: float = Field(1.0, ge=-3.0, le=3.0)
-    iris_features: list[IrisFeature] = Field(
+    iris_features: Annotated[list[IrisFeature], shared.Distinct] = Field(
         default_factory=lambda: ["petal_length", "petal_width"], min_length=2, max_length=2
     )
     learning_rate: float = Field(0.03, ge=1e-4, le=10.0)
     seed: int = Field(1, ge=0, le=MAX_SEED)
     speed: int = Field(5, ge=1, le=MAX_STEPS_PER_FRAME)
 
-    @field_validator("iris_features")
-    @classmethod
-    def _distinct(cls, v: list[str]) -> list[str]:
-        if len(set(v)) != len(v):
-            raise ValueError(f"iris_features must be two different features. Received: {v}")
-        return v
 
-
-NeuronConfigMessage = shared.config_message(NeuronConfig)
-
-
-class NeuronDataMessage(StrictMessage):
+class NeuronDataMessage(shared.BaseDataMessage):
     """The points: `[x, y]` rows (linear) or `[x1, x2, label]` rows; sent when the data change."""
 
-    type: Literal["data"] = "data"
-    version: int
     model: Model
     dataset: Dataset
     domain: float
@@ -59,36 +47,24 @@ class NeuronDataMessage(StrictMessage):
     points: list[list[float]]
 
 
-class NeuronFrameMessage(StrictMessage):
+class NeuronFrameMessage(shared.BaseFrameMessage):
     """One frame; the binary message of `frame_bytes` bytes right after it holds the grid."""
 
-    type: Literal["frame"] = "frame"
-    version: int
-    step: int
     loss: float | None
     accuracy: float | None
     weights: list[list[float]]
     bias: list[float]
-    diverged: bool
-    running: bool
     grid_size: int
     frame_bytes: int
 
 
-CLIENT_MESSAGES = shared.client_messages(NeuronConfigMessage)
-CLIENT_MESSAGE = shared.client_adapter(CLIENT_MESSAGES)
-SERVER_MESSAGES = shared.server_messages(NeuronConfig, NeuronDataMessage, NeuronFrameMessage)
+CLIENT_MESSAGES, CLIENT_MESSAGE, SERVER_MESSAGES = shared.messages(
+    NeuronConfig, NeuronDataMessage, NeuronFrameMessage
+)
+# What `static/js/protocol/neurons.js` exports besides the messages, the defaults and the ranges.
+MIRRORED = ("MODELS", "DATASETS", "IRIS_FEATURES", "MAX_STEPS_PER_FRAME", "MAX_SEED")
 
 
 def mirror() -> dict[str, object]:
     """The constants `static/js/protocol/neurons.js` exports, as JSON values."""
-    return shared.mirror(
-        NeuronConfig,
-        CLIENT_MESSAGES,
-        SERVER_MESSAGES,
-        MODELS=list(MODELS),
-        DATASETS={model: list(names) for model, names in DATASETS.items()},
-        IRIS_FEATURES=list(IRIS_FEATURES),
-        MAX_STEPS_PER_FRAME=MAX_STEPS_PER_FRAME,
-        MAX_SEED=MAX_SEED,
-    )
+    return shared.mirror(NeuronConfig, CLIENT_MESSAGES, SERVER_MESSAGES, globals(), MIRRORED)

@@ -10,7 +10,7 @@ from pydantic import Field, field_validator
 
 from app.protocol import shared
 from app.protocol.shared import MAX_SEED, StrictMessage
-from models.rnn import (
+from models.rnn import (  # noqa: F401 (some only by name, in MIRRORED)
     BATCH_SIZE,
     CELLS,
     FORECASTS,
@@ -92,14 +92,9 @@ class RnnConfig(StrictMessage):
         return v
 
 
-RnnConfigMessage = shared.config_message(RnnConfig)
-
-
-class RnnDataMessage(StrictMessage):
+class RnnDataMessage(shared.BaseDataMessage):
     """What the task is; sent on connect and whenever the task's data change."""
 
-    type: Literal["data"] = "data"
-    version: int
     task: Task
     kind: Kind
     length: int
@@ -137,18 +132,13 @@ class MemoryCurve(StrictMessage):
     done: bool
 
 
-class RnnFrameMessage(StrictMessage):
+class RnnFrameMessage(shared.BaseFrameMessage):
     """One frame; the binary message right after it holds `arrays` (`frame_bytes` bytes)."""
 
-    type: Literal["frame"] = "frame"
-    version: int
-    step: int
     steps_per_frame: int
     loss: float | None
     val_loss: float | None
     val_accuracy: float | None
-    diverged: bool
-    running: bool
     figures: bool  # whether this frame carries the figures: val_*, arrays, spectral_radius
     compiled: bool  # whether its XLA build ran it (else the slower plain trace, while it builds)
     cell: Cell
@@ -162,30 +152,17 @@ class RnnFrameMessage(StrictMessage):
     frame_bytes: int
 
 
-CLIENT_MESSAGES = shared.client_messages(RnnConfigMessage)
-CLIENT_MESSAGE = shared.client_adapter(CLIENT_MESSAGES)
-SERVER_MESSAGES = shared.server_messages(RnnConfig, RnnDataMessage, RnnFrameMessage)
+CLIENT_MESSAGES, CLIENT_MESSAGE, SERVER_MESSAGES = shared.messages(
+    RnnConfig, RnnDataMessage, RnnFrameMessage
+)
+# What `static/js/protocol/rnn.js` exports besides the messages, the defaults and the ranges.
+MIRRORED = (
+    "TASKS", "FORECASTS", "MEMORY_TASKS", "CELLS", "GATES", "OPTIMIZERS", "DTYPES", "MEMORY_DELAYS",
+    "BATCH_SIZE", "SAMPLE_LENGTH", "MAX_STEPS_PER_FRAME", "MAX_TEXT_BYTES", "MIN_TEXT_CHARS",
+    "MAX_VOCABULARY", "MAX_SEED",
+)  # fmt: skip
 
 
 def mirror() -> dict[str, object]:
     """The constants `static/js/protocol/rnn.js` exports, as JSON values."""
-    return shared.mirror(
-        RnnConfig,
-        CLIENT_MESSAGES,
-        SERVER_MESSAGES,
-        TASKS=list(TASKS),
-        FORECASTS=list(FORECASTS),
-        MEMORY_TASKS=list(MEMORY_TASKS),
-        CELLS=list(CELLS),
-        GATES={cell: list(names) for cell, names in GATES.items()},
-        OPTIMIZERS=list(OPTIMIZERS),
-        DTYPES=list(DTYPES),
-        MEMORY_DELAYS=list(MEMORY_DELAYS),
-        BATCH_SIZE=BATCH_SIZE,
-        SAMPLE_LENGTH=SAMPLE_LENGTH,
-        MAX_STEPS_PER_FRAME=MAX_STEPS_PER_FRAME,
-        MAX_TEXT_BYTES=MAX_TEXT_BYTES,
-        MIN_TEXT_CHARS=MIN_TEXT_CHARS,
-        MAX_VOCABULARY=MAX_VOCABULARY,
-        MAX_SEED=MAX_SEED,
-    )
+    return shared.mirror(RnnConfig, CLIENT_MESSAGES, SERVER_MESSAGES, globals(), MIRRORED)

@@ -1,14 +1,25 @@
 """What every live lab's socket speaks: strict messages, the control verbs, `state` and `error`.
 
-A lab's own module adds its config, its `config` message (derived here from the config), its
-`data` and `frame` messages, and `mirror()`: the constants its `static/js/protocol/<slug>.js` exports.
+A lab's own module adds its config, its `data` and `frame` messages (on the bases here), and
+`mirror()`: the constants its `static/js/protocol/<slug>.js` exports. Its `config` message and its
+message sets are derived here (`messages()`).
 """
 
+import json
 from types import UnionType
 from typing import Annotated, Generic, Literal, TypeVar, Union, get_args, get_origin
 
 from annotated_types import Ge, Le
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    create_model,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 MAX_SEED = 2**31 - 1
 
@@ -16,6 +27,17 @@ MAX_SEED = 2**31 - 1
 class StrictMessage(BaseModel):
     # Unknown fields are errors (a typo must not be silently ignored); NaN/inf never pass.
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
+
+
+def _distinct(items: list) -> list:
+    if len(set(items)) != len(items):
+        # A custom error type, so pydantic does not prefix the message with "Value error, ".
+        raise PydanticCustomError("not_distinct", "must not repeat an item")
+    return items
+
+
+# A list field whose items must differ (a config's choice of features).
+Distinct = AfterValidator(_distinct)
 
 
 class PartialConfig(StrictMessage):
@@ -71,6 +93,24 @@ class StateMessage(StrictMessage, Generic[Config]):
     limits: dict
 
 
+class BaseDataMessage(StrictMessage):
+    """Base of a lab's `data` message: what its session learns from, sent on connect and whenever
+    it changes."""
+
+    type: Literal["data"] = "data"
+    version: int
+
+
+class BaseFrameMessage(StrictMessage):
+    """Base of a lab's `frame` message: where training stands after one frame's steps."""
+
+    type: Literal["frame"] = "frame"
+    version: int
+    step: int
+    diverged: bool
+    running: bool
+
+
 class ErrorMessage(StrictMessage):
     type: Literal["error"] = "error"
     message: str
@@ -117,27 +157,26 @@ def _unconstrained(annotation):
     return annotation
 
 
-def client_messages(config: type[PartialConfig]) -> tuple[type[StrictMessage], ...]:
-    return (config, *CONTROL_MESSAGES)
+def messages(config, data, frame, *more_client):
+    """A lab's message types: `(client, parser, server)`.
 
-
-def server_messages(config, data, frame) -> tuple[type[StrictMessage], ...]:
-    return (StateMessage[config], data, frame, ErrorMessage)
-
-
-def client_adapter(messages: tuple[type[StrictMessage], ...]) -> TypeAdapter:
-    """Parses one client message of a lab: the union of `messages`, discriminated by `type`."""
-    return TypeAdapter(Annotated[Union[messages], Field(discriminator="type")])  # noqa: UP007
+    The client sends `config` messages (derived from the lab's `config`), the control verbs and
+    `more_client`; `parser` reads one of them. The server sends `state`, `data`, `frame`, `error`.
+    """
+    client = (config_message(config), *CONTROL_MESSAGES, *more_client)
+    parser = TypeAdapter(Annotated[Union[client], Field(discriminator="type")])  # noqa: UP007
+    return client, parser, (StateMessage[config], data, frame, ErrorMessage)
 
 
 # -- what a JS mirror exports --------------------------------------------------------------------
-def mirror(config: type[BaseModel], client, server, **constants) -> dict[str, object]:
-    """A lab's JS mirror as JSON values: its message types, its `constants`, and its config's
-    defaults (`CONFIG_DEFAULTS`) and ranges (`LIMITS`)."""
+def mirror(config: type[BaseModel], client, server, namespace: dict, names) -> dict[str, object]:
+    """A lab's JS mirror as JSON values: its message types, the constants `names` of `namespace`
+    (its protocol module's `globals()`), and its config's defaults (`CONFIG_DEFAULTS`) and ranges
+    (`LIMITS`)."""
     return {
         "CLIENT_MESSAGES": message_names(client),
         "SERVER_MESSAGES": message_names(server),
-        **constants,
+        **json.loads(json.dumps({name: namespace[name] for name in names})),  # tuples → lists
         "CONFIG_DEFAULTS": config().model_dump(),
         "LIMITS": ranges(config),
     }

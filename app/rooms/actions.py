@@ -36,6 +36,14 @@ class Lock(Strict):
     locked: bool
 
 
+class Project(Strict):
+    """The class follows student `number`'s own run (anonymised: by number) instead of the
+    instructor's; `null`: the instructor's again."""
+
+    action: Literal["project"]
+    number: int | None = Field(ge=1)
+
+
 class StartExperiment(Strict):
     action: Literal["start_experiment"]
     experiment: Experiment
@@ -57,7 +65,14 @@ class RevealVote(Strict):
 
 
 Action = Annotated[
-    PushConfig | PauseAll | Lock | StartExperiment | StopExperiment | OpenVote | RevealVote,
+    PushConfig
+    | PauseAll
+    | Lock
+    | Project
+    | StartExperiment
+    | StopExperiment
+    | OpenVote
+    | RevealVote,
     Field(discriminator="action"),
 ]
 ACTION = TypeAdapter(Action)

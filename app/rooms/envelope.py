@@ -8,11 +8,13 @@ import json
 import struct
 import time
 from dataclasses import dataclass
+from functools import cached_property
 
 HEADER = struct.Struct("!cdI")  # kind, send time (Unix seconds), length of the text part
 CONTROL = b"C"  # a control message of the instructor's session (state, data …)
 FRAME = b"F"  # a frame of the instructor's session: its text, then its bytes
 EVENT = b"E"  # a room event (JSON text): a follower joined, the controls locked, a vote …
+SENT = struct.Struct("!d")  # a timed frame's first bytes: when it was published (Unix seconds)
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,17 @@ class Envelope:
     def pack(self) -> bytes:
         text = self.text.encode()
         return HEADER.pack(self.kind, self.sent, len(text)) + text + (self.data or b"")
+
+    # Made once per message for the whole room, however many followers get it.
+    @cached_property
+    def event(self) -> dict:
+        """A room event's fields."""
+        return json.loads(self.text)
+
+    @cached_property
+    def timed_data(self) -> bytes:
+        """A frame's bytes after its send time (`SENT`): what a timed follower (the bench) gets."""
+        return SENT.pack(self.sent) + (self.data or b"")
 
     @classmethod
     def unpack(cls, raw: bytes) -> "Envelope":

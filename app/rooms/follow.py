@@ -6,7 +6,6 @@ frame, never a backlog (`Outbox`); control messages and events keep their order.
 """
 
 import asyncio
-import json
 import re
 
 from fastapi import WebSocket, WebSocketDisconnect
@@ -28,33 +27,36 @@ CLOSE_ROOM_CLOSED = 4410  # an application close code, after HTTP's 410 Gone
 class Follower(Outbox):
     """What waits to go to one student: the room's messages, sorted by kind as they arrive."""
 
-    def __init__(self, seat: str, timing: bool, live: bool):
+    def __init__(self, seat: str, timing: bool, student: bool):
         super().__init__()
         self.seat = seat
-        self.timing = timing  # the bench measures lag: each frame is preceded by its send time
-        self.live = live  # False: room events only (the instructor's page watching its room)
-        self.frame_sent = 0.0
+        self.timing = timing  # the bench measures lag: each frame's bytes start with its send time
+        self.student = student  # False: the instructor's page watching its room
+        # The instructor's page gets room events only, and the live messages while it projects
+        # a student's run.
+        self.live = student
         self.farewell: str | None = None  # the `closed` event: the socket closes once it is sent
         self.rejoin = asyncio.Event()  # a new instructor process asks who is there
 
     def deliver(self, message: Envelope) -> None:
         """Queues a message off the room's channel (called on the loop, for every student)."""
         if message.kind == EVENT:
-            event = json.loads(message.text)
+            event = message.event
             if event.get("seat", self.seat) != self.seat:
                 return  # meant for another student
             if event["event"] == "closed":
                 self.farewell = message.text
-            elif event["event"] == "host" and self.live:
+            elif event["event"] == "host" and self.student:
                 self.rejoin.set()
+            elif event["event"] == "projected" and not self.student:
+                self.live = event["number"] is not None
             self.send_text(message.text)
         elif not self.live:
             return
         elif message.kind == CONTROL:
             self.send_text(message.text)
         elif message.kind == FRAME:
-            self.frame_sent = message.sent
-            self.offer_frame(message.text, message.data)
+            self.offer_frame(message.text, message.timed_data if self.timing else message.data)
 
 
 async def follow(websocket: WebSocket, code: str, record: records.RoomRecord) -> None:
@@ -65,7 +67,8 @@ async def follow(websocket: WebSocket, code: str, record: records.RoomRecord) ->
     seat = seat if re.fullmatch(SEAT_PATTERN, seat) else records.new_seat()
     # The instructor's page watches its room's events; it is not one of the followers.
     student = query.get("watch") != "1"
-    follower = Follower(seat, query.get("timing") == "1", live=student)
+    follower = Follower(seat, query.get("timing") == "1", student=student)
+    follower.live = student or record.projected is not None
     async with feeds_of(websocket.app).listen(code, follower.deliver):
         follower.send_text(envelope.event_text("welcome", seat=seat, room=record.public()))
         for key in keys.latest.values():  # where the instructor's run is now
@@ -105,8 +108,6 @@ async def _write(websocket: WebSocket, follower: Follower) -> None:
                     await websocket.close(CLOSE_ROOM_CLOSED, "room closed")
                     return
                 continue
-            if follower.timing:
-                await websocket.send_text(envelope.event_text("sent", at=follower.frame_sent))
             if frame[0]:  # a lab whose frame is all binary (the MLP's) has no text part
                 await websocket.send_text(frame[0])
             await websocket.send_bytes(frame[1])

@@ -72,12 +72,17 @@ class RoomRecord(BaseModel):
     vote: Vote | None = None
     vote_open: bool = False
     ballots: dict[str, int] = {}  # seat → option index
+    own: set[str] = set()  # seats with a run of their own open in the room (a fork, an experiment)
+    projected: int | None = None  # the number of the student whose run the class follows
 
     def tally(self) -> list[int] | None:
         """Votes per option, once the vote is closed (revealed); None while it is open."""
         if self.vote is None or self.vote_open:
             return None
         return [list(self.ballots.values()).count(i) for i in range(len(self.vote.options))]
+
+    def seat_of(self, number: int | None) -> str | None:
+        return next((seat for seat, n in self.numbers.items() if n == number), None)
 
     def public(self) -> dict:
         """What anyone with the code may know: no seats, no token."""
@@ -98,6 +103,8 @@ class RoomRecord(BaseModel):
             "vote_open": self.vote_open,
             "votes": len(self.ballots),
             "tally": self.tally(),
+            "projected": self.projected,
+            "projectable": sorted(self.numbers[seat] for seat in self.own if seat in self.numbers),
         }
 
 

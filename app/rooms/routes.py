@@ -1,9 +1,9 @@
 """`/api/rooms`: open, look up, act on and close a classroom room; its socket; the join page."""
 
+import io
 import math
 import re
 import time
-from collections import OrderedDict
 from typing import Annotated
 
 import segno
@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 
 from app.labs import all_labs, find_lab
-from app.live.guard import RateLimit, refuse_foreign_origin
+from app.live.guard import refuse_foreign_origin
 from app.request_limits import StrictJSONRoute, unprocessable
 from app.rooms import actions, envelope, records
 from app.rooms.follow import follow
@@ -23,7 +23,6 @@ router = APIRouter(prefix="/api/rooms", tags=["rooms"], route_class=StrictJSONRo
 pages = APIRouter(tags=["rooms"])
 Code = Annotated[str, Path(pattern=CODE_PATTERN, description="The room's join code.")]
 CLOSE_NO_SUCH_ROOM = 4404
-ADDRESSES_KEPT = 10_000  # join limits remembered, least recently seen first out
 
 
 class NewRoom(BaseModel):
@@ -36,7 +35,7 @@ class RoomCreated(BaseModel):
     link: str = Field(description="The page a student opens to follow the room.")
     token: str = Field(
         description="The instructor's token, shown this once: send it as `Authorization: "
-        "Bearer …` to act on the room, and as `token` on the lab socket to host it."
+        "Bearer …` to act on the room, and in a `host` message on the lab socket to host it."
     )
     qr_svg: str = Field(description="The link as a QR code, an SVG document.")
 
@@ -57,34 +56,27 @@ class RoomFacts(BaseModel):
     vote_open: bool
     votes: int
     tally: list[int] | None = Field(description="Votes per option, once revealed.")
+    projected: int | None = Field(description="The student whose run the class follows.")
+    projectable: list[int] = Field(description="Students with a run of their own to project.")
 
 
-class JoinLimit:
-    """Join attempts per client address (a token bucket each), so codes cannot be tried at speed."""
+async def join_retry_after(app, address: str) -> int | None:
+    """None if this join attempt from `address` may go on, else the seconds until one may.
 
-    def __init__(self, settings):
-        self.rate = settings.room_joins_per_minute / 60
-        self.burst = settings.room_join_burst
-        self.buckets: OrderedDict[str, RateLimit] = OrderedDict()
-
-    def retry_after(self, address: str) -> int | None:
-        """None if this attempt may go on, else the seconds until the next one may."""
-        bucket = self.buckets.pop(address, None) or RateLimit(self.rate, self.burst)
-        self.buckets[address] = bucket
-        if len(self.buckets) > ADDRESSES_KEPT:
-            self.buckets.popitem(last=False)
-        return None if bucket.allow() else math.ceil((1 - bucket.tokens) / self.rate)
+    A token bucket per address (`room_joins_per_minute`, bursts of `room_join_burst`) kept in the
+    broker, so every server process counts the same attempts; its key expires once the bucket is
+    full again: an address that stops trying leaves nothing behind.
+    """
+    settings = app.state.settings
+    interval = 60 / settings.room_joins_per_minute
+    broker = app.state.live.broker
+    wait = await broker.throttle(f"room-joins:{address}", interval, settings.room_join_burst)
+    return None if wait == 0 else max(1, math.ceil(wait))
 
 
-def _join_limit(app) -> JoinLimit:
-    if not hasattr(app.state, "room_joins"):
-        app.state.room_joins = JoinLimit(app.state.settings)
-    return app.state.room_joins
-
-
-def _check_joins(request: Request) -> None:
+async def _check_joins(request: Request) -> None:
     address = request.client.host if request.client else "unknown"
-    wait = _join_limit(request.app).retry_after(address)
+    wait = await join_retry_after(request.app, address)
     if wait is not None:
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
@@ -122,9 +114,9 @@ async def _instructor(request: Request, code: str, authorization: str | None) ->
 
 @router.post("", status_code=201, response_model=RoomCreated)
 async def open_room(body: NewRoom, request: Request) -> RoomCreated:
-    """Opens a room for a live lab. The instructor then opens the lab's socket with
-    `?room=CODE&token=TOKEN`: everything their session sends is relayed to the room."""
-    _check_joins(request)
+    """Opens a room for a live lab. The instructor's page then sends `{"type": "host", "room":
+    CODE, "token": TOKEN}` on its lab socket: everything its session sends goes to the room."""
+    await _check_joins(request)
     lab = find_lab(body.lab)
     if lab is None or lab.session is None:
         live = ", ".join(lab.slug for lab in all_labs() if lab.session is not None)
@@ -135,16 +127,41 @@ async def open_room(body: NewRoom, request: Request) -> RoomCreated:
     record, token = await records.create(
         request.app.state.live.broker, lab.slug, settings.room_idle_seconds
     )
-    link = f"{str(request.base_url).rstrip('/')}/labs/{lab.slug}?room={record.code}"
-    qr = segno.make(link, error="m").svg_inline(scale=4, border=2, dark="#1b1f24", light="#fff")
-    return RoomCreated(code=record.code, lab=lab.slug, link=link, token=token, qr_svg=qr)
+    link = room_link(request, record)
+    return RoomCreated(code=record.code, lab=lab.slug, link=link, token=token, qr_svg=qr_svg(link))
+
+
+def room_link(request: Request, record: RoomRecord) -> str:
+    return f"{str(request.base_url).rstrip('/')}/labs/{record.lab}?room={record.code}"
+
+
+QR_STYLE = {"scale": 4, "border": 2, "dark": "#1b1f24", "light": "#fff"}
+
+
+def qr_svg(link: str) -> str:
+    return segno.make(link, error="m").svg_inline(**QR_STYLE)
+
+
+@router.get(
+    "/{code}/qr",
+    response_class=Response,
+    responses={200: {"content": {"image/svg+xml": {}}, "description": "The QR code, SVG."}},
+)
+async def room_qr(code: Code, request: Request) -> Response:
+    """The room's link as a QR code (an SVG image): the instructor's page shows it again after a
+    reload (a join attempt: rate-limited per address)."""
+    await _check_joins(request)
+    record = await _room(request, code)
+    svg = io.BytesIO()  # a standalone SVG document (with its namespace), for an <img>
+    segno.make(room_link(request, record), error="m").save(svg, kind="svg", **QR_STYLE)
+    return Response(svg.getvalue(), media_type="image/svg+xml")
 
 
 @router.get("/{code}", response_model=RoomFacts)
 async def room_facts(code: Code, request: Request) -> dict:
     """The room's public facts: its lab, followers, state, experiment results, vote (a join
     attempt: rate-limited per address)."""
-    _check_joins(request)
+    await _check_joins(request)
     return (await _room(request, code)).public()
 
 
@@ -171,11 +188,18 @@ async def act(
     authorization: Annotated[str | None, Header()] = None,
 ) -> dict:
     """One of the instructor's actions (instructor only), applied by the instructor's session:
-    push a config to all, pause all, lock the controls, start or stop a class experiment, open or
-    reveal a vote. Students get the room event it makes."""
+    push a config to all, pause all, lock the controls, project a student's run, start or stop a
+    class experiment, open or reveal a vote. Students get the room event it makes."""
     record = await _instructor(request, code, authorization)
     if not record.instructor:
         raise HTTPException(409, "The instructor's lab page is not connected to the room: open it.")
+    projectable = record.public()["projectable"]
+    if isinstance(action, actions.Project) and action.number not in (None, *projectable):
+        raise HTTPException(
+            409,
+            f"Student {action.number} has no run of their own to project (they follow you): "
+            "they fork or run the experiment first.",
+        )
     if isinstance(action, actions.PushConfig):
         config_type = find_lab(record.lab).session.config_type
         try:
@@ -200,7 +224,7 @@ async def room_socket(websocket: WebSocket, code: str) -> None:
     if await refuse_foreign_origin(websocket):
         return
     address = websocket.client.host if websocket.client else "unknown"
-    if _join_limit(websocket.app).retry_after(address) is not None:
+    if await join_retry_after(websocket.app, address) is not None:
         await websocket.close(status.WS_1008_POLICY_VIOLATION)
         return
     record = await records.load(websocket.app.state.live.broker, code)
@@ -218,7 +242,7 @@ async def join_page(request: Request, code: str | None = None) -> Response:
     if code is not None:
         code = code.strip().upper()
         try:
-            _check_joins(request)
+            await _check_joins(request)
             record = await _room(request, code) if re.fullmatch(CODE_PATTERN, code) else None
         except HTTPException as e:
             error, record = e.detail, None

@@ -1,6 +1,7 @@
 """The backpropagation lab's JSON endpoints: answers, OpenAPI schema, and bad input."""
 
 import json
+import math
 
 import pytest
 from fastapi.testclient import TestClient
@@ -67,37 +68,30 @@ def test_saturated_output_sends_null_not_infinity(client: TestClient) -> None:
     assert data["deltas"][2] == pytest.approx(1.0)  # loss'·L3' = L3 − y stays finite
 
 
+def _chain(**changes) -> str:
+    """A chain's JSON body: x = 1, y = 1, w = [1], with `changes`."""
+    return json.dumps({"x": 1, "y": 1, "w": [1], **changes})
+
+
 @pytest.mark.parametrize(
     ("body", "field", "message"),
     [
-        (
-            '{"x": NaN, "y": 1, "w": [1]}',
-            "x",
-            "x must be a finite number in [-1000, 1000]. Received: x=nan",
-        ),
-        ('{"x": 1, "y": 1, "w": [1, Infinity]}', "w", "Received: w[1]=inf"),
-        ('{"x": 1, "y": 1, "w": [-Infinity]}', "w", "Received: w[0]=-inf"),
+        (_chain(x=math.nan), "x", "x must be a finite number in [-1000, 1000]. Received: x=nan"),
+        (_chain(w=[1, math.inf]), "w", "Received: w[1]=inf"),
+        (_chain(w=[-math.inf]), "w", "Received: w[0]=-inf"),
         ('{"x": 1e309, "y": 1, "w": [1]}', "x", "Received: x=inf"),
-        ('{"x": "abc", "y": 1, "w": [1]}', "x", "Received: x='abc'"),
-        ('{"x": true, "y": 1, "w": [1]}', "x", "Received: x=True"),
-        ('{"x": null, "y": 1, "w": [1]}', "x", "Received: x=None"),
-        ('{"x": 1' + "0" * 400 + ', "y": 1, "w": [1]}', "x", "Received: x=<integer of 401 digits>"),
-        ('{"x": 1, "y": 2, "w": [1]}', "y", "y must be a finite number in [0, 1]. Received: y=2"),
-        ('{"x": 1, "y": 1, "w": [1e6]}', "w", "[-1000, 1000]. Received: w[0]=1000000.0"),
-        ('{"x": 1, "y": 1, "w": []}', "w", "1 to 10 numbers, one per layer"),
-        (
-            '{"x": 1, "y": 1, "w": [1,1,1,1,1,1,1,1,1,1,1]}',
-            "w",
-            "(depth ≤ 10). Received: len(w)=11",
-        ),
-        ('{"x": 1, "y": 1, "w": 5}', "w", "w must be a list of numbers"),
-        ('{"x": 1, "y": 1, "w": [1, 2], "b": [0]}', "b", "Received: len(b)=1"),
-        ('{"x": 1, "y": 1, "w": [1], "depth": 1000000}', "depth", "Extra inputs are not permitted"),
-        (
-            '{"x": 1, "y": 1, "w": [1], "activation": "softmax"}',
-            "activation",
-            "'sigmoid', 'tanh' or 'relu'",
-        ),
+        (_chain(x="abc"), "x", "Received: x='abc'"),
+        (_chain(x=True), "x", "Received: x=True"),
+        (_chain(x=None), "x", "Received: x=None"),
+        (_chain(x=10**400), "x", "Received: x=<integer of 401 digits>"),
+        (_chain(y=2), "y", "y must be a finite number in [0, 1]. Received: y=2"),
+        (_chain(w=[1e6]), "w", "[-1000, 1000]. Received: w[0]=1000000.0"),
+        (_chain(w=[]), "w", "1 to 10 numbers, one per layer"),
+        (_chain(w=[1] * 11), "w", "(depth ≤ 10). Received: len(w)=11"),
+        (_chain(w=5), "w", "w must be a list of numbers"),
+        (_chain(w=[1, 2], b=[0]), "b", "Received: len(b)=1"),
+        (_chain(depth=1000000), "depth", "Extra inputs are not permitted"),
+        (_chain(activation="softmax"), "activation", "'sigmoid', 'tanh' or 'relu'"),
         ('{"y": 1, "w": [1]}', "x", "Field required"),
     ],
 )

@@ -6,6 +6,7 @@ import importlib
 import io
 import json
 import pickle
+import threading
 import time
 import uuid
 import zipfile
@@ -506,6 +507,41 @@ def test_pause_and_resume_over_the_socket(client, user) -> None:
     assert paused["state"] == resumed["state"] == "running"
     assert 'Received: \'{"type": "play"}\'' in error["message"]
     assert final["state"] == "stopped"
+
+
+@pytest.mark.parametrize("asked", ["status", "stop"])
+def test_the_socket_asks_the_job_queue_off_the_event_loop(client, user, monkeypatch, asked):
+    """A job queue on Redis answers over the network: while it is slow to answer the socket's
+    first status or a control, the server still answers other requests."""
+    jobs = client.app.state.live.jobs
+    job_id = hold(client, user)
+    calling, answered = threading.Event(), threading.Event()
+    slow, real = {}, getattr(jobs, asked)
+
+    def slow_call(*args):
+        calling.set()
+        slow["others_answered"] = answered.wait(30)  # False: the event loop was held
+        return real(*args)
+
+    def socket():
+        with client.websocket_connect(f"/ws/cnn/{job_id}") as ws:
+            if asked == "stop":
+                read(ws)
+                monkeypatch.setattr(jobs, asked, slow_call)
+                ws.send_text(json.dumps({"type": "stop"}))
+            follow(ws)
+
+    if asked == "status":
+        monkeypatch.setattr(jobs, asked, slow_call)
+    thread = threading.Thread(target=socket)
+    thread.start()
+    assert calling.wait(30)
+    assert client.get("/api/cnn/catalog").status_code == 200
+    answered.set()
+    if asked == "status":
+        client.post(f"/api/cnn/jobs/{job_id}/stop")
+    thread.join(60)
+    assert slow["others_answered"] and not thread.is_alive()
 
 
 def test_unknown_jobs_and_foreign_origins(client, user) -> None:

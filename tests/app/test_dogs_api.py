@@ -8,6 +8,7 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -449,6 +450,30 @@ def test_a_missing_classifier_file_is_named(tmp_path) -> None:
             time.sleep(0.1)
         assert r.status_code == 503
         assert f"{tmp_path / 'mobilenet.keras'} does not exist" in error_text(r)
+
+
+def test_playground_classifier_names_another_keras_model(tmp_path, monkeypatch) -> None:
+    # A small ImageNet-shaped model (64×64 RGB in, 1000 classes out), saved as a .keras file.
+    image = keras.Input((64, 64, 3), name="image")
+    x = keras.layers.Rescaling(1 / 127.5, offset=-1, name="preprocess")(image)
+    x = keras.layers.Conv2D(8, 3, strides=2, name="conv")(x)
+    x = keras.layers.ReLU(name="conv_relu")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    out = keras.layers.Dense(1000, activation="softmax", name="predictions")(x)
+    keras.Model(image, out, name="small_imagenet").save(tmp_path / "small.keras")
+    monkeypatch.setenv("PLAYGROUND_CLASSIFIER", str(tmp_path / "small.keras"))
+    settings = Settings(use_xla=False)
+    ready(settings)
+    with TestClient(create_app(settings)) as c:
+        info = wait_for(c, 200)
+        r = c.post("/api/dogs/classify", files={"file": ("dog.jpg", PHOTO, "image/jpeg")})
+
+    assert info["name"] == "small_imagenet" and info["image_size"] == 64
+    assert info["layers"] == [{"name": "conv_relu", "shape": [31, 31, 8]}]
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    assert len(answer["top"]) == 5 and answer["steps"][-1]["shape"] == [64, 64, 3]
+    assert answer["steps"][-1]["detail"] == "(x − 127.5) / 127.5, inside the model"
 
 
 def test_warm_up_builds_on_the_runtimes_compiler(monkeypatch, tmp_path) -> None:

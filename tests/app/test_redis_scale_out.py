@@ -31,6 +31,7 @@ from app.jobs.redis_queue import WORKER_GONE, RedisJobs, start, work
 from app.redis_broker import RedisBroker
 from app.rooms.follow import CLOSE_ROOM_CLOSED
 from app.settings import Settings
+from tests.app.cnn_jobs import tiny_job
 from tests.redis_server import RedisServer, redis_server
 
 WAIT = 10.0  # seconds a test waits for something that should happen at once
@@ -320,13 +321,7 @@ def test_a_job_whose_worker_died_is_failed(shared_redis):
 # --- two server processes and a worker -----------------------------------------------------------
 
 # A tiny CNN on the built-in drawn shapes: one epoch takes a second or two.
-TINY_JOB = {
-    "dataset": "shapes",
-    "model": "scratch",
-    "epochs": 1,
-    "image_size": 16,
-    "blocks": [{"filters": 4, "kernel_size": 3}],
-}
+TINY_JOB = tiny_job("shapes")
 
 
 @contextmanager

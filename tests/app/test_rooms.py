@@ -1,17 +1,22 @@
 """Classroom rooms (`/api/rooms`, `/ws/rooms/{code}`, a lab socket's `?room=`) on one process."""
 
+import json
+import logging
 import re
+import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
 import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
+from websockets.sync.client import connect
 
 from app.main import create_app
 from app.rooms.records import CODE_PATTERN
 from app.settings import Settings
 from tests.app.live_socket import Socket
+from tests.conftest import serving
 
 pytestmark = pytest.mark.timeout(60)  # a message that never comes fails the test, not the suite
 
@@ -45,11 +50,16 @@ def act(client: TestClient, room: dict, **action):
 @contextmanager
 def instructor(client: TestClient, room: dict) -> Iterator[Socket]:
     """The instructor's own lab socket, hosting the room; yields once the room knows it."""
-    url = f"/ws/mlp?room={room['code']}&token={room['token']}"
-    with client.websocket_connect(url) as ws:
+    with client.websocket_connect("/ws/mlp") as ws:
         sock = Socket(ws)
+        host(sock, room)
         sock.until(lambda m: m["type"] == "frame")
         yield sock
+
+
+def host(sock: Socket, room: dict) -> None:
+    """Hosts the room from a lab socket (the token in a message, never in the socket's address)."""
+    sock.send({"type": "host", "room": room["code"], "token": room["token"]})
 
 
 @contextmanager
@@ -129,7 +139,8 @@ def test_only_the_instructors_token_acts_on_the_room(client: TestClient) -> None
     assert client.delete(f"/api/rooms/{code}", headers=wrong).status_code == 403
     # Nobody hosts it yet: the action has no session to go through.
     assert act(client, room, **lock).status_code == 409
-    with client.websocket_connect(f"/ws/mlp?room={code}&token=nope") as ws:
+    with client.websocket_connect("/ws/mlp") as ws:
+        Socket(ws).send({"type": "host", "room": code, "token": "nope"})
         refused = Socket(ws).until(lambda m: m["type"] == "error")
         assert refused["field"] == "token"
     assert client.get(f"/api/rooms/{code}").json()["instructor"] is False
@@ -186,7 +197,7 @@ def test_a_fork_goes_on_from_the_instructors_weights_at_that_step(client: TestCl
             assert Socket(ws).until(lambda m: m["type"] == "frame")["step"] == 100
         with client.websocket_connect(f"/ws/mlp?room={room['code']}&fork=gone") as ws:
             assert Socket(ws).until(lambda m: m["type"] == "error")["field"] == "fork"
-        with client.websocket_connect("/ws/mlp?room=room:x:latest:state&token=t") as ws:
+        with client.websocket_connect("/ws/mlp?room=room:x:latest:state") as ws:
             assert Socket(ws).until(lambda m: m["type"] == "error")["field"] == "room"
 
 
@@ -248,3 +259,137 @@ def test_the_instructor_closes_the_room(client: TestClient) -> None:
         assert event(pupil, "closed")
         assert teacher.until(lambda m: m["type"] == "error")["field"] == "room"
     assert client.get(f"/api/rooms/{room['code']}").status_code == 404
+
+
+def test_hosting_keeps_the_run_going_and_the_token_stays_out_of_the_address(
+    client: TestClient,
+) -> None:
+    room = open_room(client)
+    with client.websocket_connect("/ws/mlp") as ws:
+        teacher = Socket(ws)
+        for step in (25, 50):
+            teacher.send({"type": "step"})
+            teacher.until(lambda m, step=step: m["type"] == "frame" and m["step"] == step)
+        host(teacher, room)  # on the socket already open: the run is not restarted
+        assert teacher.until(lambda m: m["type"] == "frame")["step"] == 50
+        with student(client, room) as pupil:
+            assert pupil.until(lambda m: m["type"] == "frame")["step"] == 50
+            teacher.send({"type": "step"})
+            assert pupil.until(lambda m: m["type"] == "frame" and m["step"] > 50)["step"] == 75
+    # A token in the socket's address (which access logs keep) hosts nothing.
+    other = open_room(client)
+    with client.websocket_connect(f"/ws/mlp?room={other['code']}&token={other['token']}") as ws:
+        Socket(ws).until(lambda m: m["type"] == "frame")
+        assert client.get(f"/api/rooms/{other['code']}").json()["instructor"] is False
+
+
+@contextmanager
+def own_run(client: TestClient, room: dict, pupil: Socket) -> Iterator[Socket]:
+    """The student's own session in the room, forked from the instructor's run."""
+    pupil.send({"type": "fork"})
+    snapshot = event(pupil, "forked")["snapshot"]
+    url = f"/ws/mlp?room={room['code']}&seat={pupil.seat}&fork={snapshot}"
+    with client.websocket_connect(url) as ws:
+        sock = Socket(ws)
+        sock.until(lambda m: m["type"] == "frame")
+        yield sock
+
+
+def refusal(sock: Socket, field: str = "room") -> str:
+    error = sock.until(lambda m: m["type"] == "error")
+    assert error["field"] == field  # a refused config names its field: the page puts it back
+    return error["message"]
+
+
+def test_the_lock_and_pause_all_hold_on_the_server_for_a_students_own_run(
+    client: TestClient,
+) -> None:
+    room = open_room(client)
+    with (
+        instructor(client, room) as teacher,
+        student(client, room) as pupil,
+        own_run(client, room, pupil) as mine,
+    ):
+        assert act(client, room, action="lock", locked=True).status_code == 202
+        event(pupil, "locked")
+        mine.send({"type": "config", "learning_rate": 0.3})
+        assert "locked the room's controls" in refusal(mine, "learning_rate")
+        mine.send({"type": "play"})
+        assert "(play refused)" in refusal(mine)
+        assert not mine.until(lambda m: m["type"] == "state")["running"]
+        assert act(client, room, action="lock", locked=False).status_code == 202
+        event(pupil, "locked")
+        mine.send({"type": "config", "learning_rate": 0.3})
+        assert mine.until(lambda m: m["type"] == "state")["config"]["learning_rate"] == 0.3
+        mine.send({"type": "play"})
+        mine.until(lambda m: m["type"] == "state" and m["running"])
+        assert act(client, room, action="pause").status_code == 202
+        event(pupil, "paused")
+        mine.until(lambda m: m["type"] == "state" and not m["running"])  # paused for them
+        mine.send({"type": "play"})
+        assert "paused the room" in refusal(mine)
+        teacher.send({"type": "play"})  # the instructor plays on: so may the class
+        event(pupil, "resumed")
+        mine.send({"type": "play"})
+        mine.until(lambda m: m["type"] == "state" and m["running"])
+
+
+def test_the_instructor_projects_one_students_run(client: TestClient) -> None:
+    room = open_room(client)
+    code = room["code"]
+    with (
+        instructor(client, room) as teacher,
+        student(client, room) as pupil,
+        student(client, room) as other,
+        client.websocket_connect(f"/ws/rooms/{code}?watch=1") as projector,
+    ):
+        facts = client.get(f"/api/rooms/{code}").json()
+        assert facts["projectable"] == []
+        answer = act(client, room, action="project", number=1)
+        assert answer.status_code == 409 and "no run of their own" in answer.json()["detail"]
+        with own_run(client, room, pupil) as mine:
+            mine.send({"type": "config", "learning_rate": 0.7})
+            mine.until(lambda m: m["type"] == "state" and m["config"]["learning_rate"] == 0.7)
+            (number,) = event(other, "projectable")["numbers"]  # the instructor's page's list
+            assert act(client, room, action="project", number=number).status_code == 202
+            assert event(other, "projected")["number"] == number
+            theirs = other.until(lambda m: m["type"] == "state")
+            assert theirs["config"]["learning_rate"] == 0.7  # the student's run, not the teacher's
+            mine.send({"type": "step"})
+            step = mine.until(lambda m: m["type"] == "frame" and m["step"] > 0)["step"]
+            assert other.until(lambda m: m["type"] == "frame" and m["step"] == step)
+            watched = Socket(projector)  # the instructor's page shows it too
+            assert watched.until(lambda m: m["type"] == "frame" and m["step"] == step)
+            assert act(client, room, action="project", number=None).status_code == 202
+            assert event(other, "projected")["number"] is None
+            back = other.until(lambda m: m["type"] == "state")
+            assert back["config"]["learning_rate"] != 0.7  # the instructor's run again
+        teacher.send({"type": "step"})
+        teacher.until(lambda m: m["type"] == "frame" and m["step"] == 25)
+
+
+def test_the_instructors_token_never_reaches_the_servers_log(caplog) -> None:
+    settings = Settings(use_xla=False)
+    with serving(create_app(settings), settings) as base:
+        for name in ("uvicorn.access", "uvicorn.error"):  # what an access log would keep
+            caplog.set_level(logging.INFO, logger=name)
+        ask = urllib.request.Request(
+            f"{base}/api/rooms", b'{"lab": "mlp"}', {"Content-Type": "application/json"}
+        )
+        room = json.load(urllib.request.urlopen(ask, timeout=30))
+        with connect(f"{base.replace('http', 'ws')}/ws/mlp", open_timeout=30) as teacher:
+            teacher.send(json.dumps({"type": "host", "room": room["code"], "token": room["token"]}))
+            teacher.recv(timeout=30)
+            facts = f"{base}/api/rooms/{room['code']}"
+            while not json.load(urllib.request.urlopen(facts, timeout=30))["instructor"]:
+                teacher.recv(timeout=30)  # hosted once the room says so
+    assert "/ws/mlp" in caplog.text and "/api/rooms" in caplog.text  # the log is on
+    assert room["token"] not in caplog.text
+
+
+def test_the_rooms_qr_code_is_there_again_after_a_reload(client: TestClient) -> None:
+    room = open_room(client)
+    qr = client.get(f"/api/rooms/{room['code']}/qr")
+    assert qr.status_code == 200 and qr.headers["content-type"].startswith("image/svg+xml")
+    assert b'xmlns="http://www.w3.org/2000/svg"' in qr.content and b"<path" in qr.content
+    assert client.get("/api/rooms/ABCDEF/qr").status_code == 404

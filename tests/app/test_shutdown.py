@@ -17,16 +17,11 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from app.labs import all_labs
+from tests.app.cnn_jobs import tiny_job
 
 LAB = next(lab.slug for lab in all_labs() if lab.session is not None)
 # A CNN job that runs for minutes if nobody stops it.
-LONG_JOB = {
-    "dataset": "colours",
-    "model": "scratch",
-    "image_size": 16,
-    "epochs": 50,
-    "blocks": [{"filters": 4, "kernel_size": 3}],
-}
+LONG_JOB = tiny_job(epochs=50)
 
 
 def _free_port() -> int:

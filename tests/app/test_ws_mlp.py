@@ -1,6 +1,7 @@
 """The `/ws/mlp` socket through FastAPI's TestClient: the protocol, and every bad input."""
 
 import json
+import math
 import time
 
 import pytest
@@ -10,6 +11,14 @@ from starlette.websockets import WebSocketDisconnect
 from app.main import create_app
 from app.settings import Settings
 from tests.app.live_socket import Socket, lab_socket, strict_json
+
+
+@pytest.fixture(scope="module")
+def client():
+    """One app for the module, each test its own session: the shapes' XLA builds run once, not
+    once per test (an app's stop waits for the build in progress)."""
+    with TestClient(create_app(Settings())) as c:
+        yield c
 
 
 @pytest.fixture
@@ -88,6 +97,10 @@ def test_same_seed_reproduces_the_run(client: TestClient) -> None:
     assert losses[0] == losses[1]
 
 
+def _config(**fields) -> str:
+    return json.dumps({"type": "config", **fields})
+
+
 def _set_weight(**fields) -> str:
     return json.dumps({"type": "set_weight", "layer": 0, "from": 0, "to": 0, "value": 1, **fields})
 
@@ -101,32 +114,32 @@ BAD = [
     ("{}", "type", '"type"'),
     ('{"type": "bogus"}', "type", "Unknown message type"),
     ('{"type": 5}', "type", "Unknown message type"),
-    ('{"type": "config", "lr": 0.1}', "lr", "Unknown field"),
-    ('{"type": "config", "learning_rate": NaN}', None, "NaN"),
-    ('{"type": "config", "learning_rate": Infinity}', None, "Infinity"),
+    (_config(lr=0.1), "lr", "Unknown field"),
+    (_config(learning_rate=math.nan), None, "NaN"),
+    (_config(learning_rate=math.inf), None, "Infinity"),
     ('{"type": "config", "learning_rate": 1e309}', "learning_rate", "finite"),
-    ('{"type": "config", "learning_rate": -1}', "learning_rate", "greater than or equal to 0.0001"),
+    (_config(learning_rate=-1), "learning_rate", "greater than or equal to 0.0001"),
     ('{"type": "config", "learning_rate": 1e30}', "learning_rate", "less than or equal to 10"),
-    ('{"type": "config", "learning_rate": "0.1"}', "learning_rate", "valid number"),
-    ('{"type": "config", "learning_rate": true}', "learning_rate", "valid number"),
-    ('{"type": "config", "hidden": [1000000000]}', "hidden", "less than or equal to 50"),
-    ('{"type": "config", "hidden": [0]}', "hidden", "greater than or equal to 1"),
-    ('{"type": "config", "hidden": ' + json.dumps([2] * 1000) + "}", "hidden", "at most 6"),
-    ('{"type": "config", "batch_size": 0}', "batch_size", "greater than or equal to 1"),
-    ('{"type": "config", "batch_size": 1000000000}', "batch_size", "less than or equal to 100"),
-    ('{"type": "config", "batch_size": 99999999999999999999999}', "batch_size", "less than"),
-    ('{"type": "config", "activation": "__import__(\'os\')"}', "activation", "tanh"),
-    ('{"type": "config", "dataset": "mnist"}', "dataset", "xor"),
-    ('{"type": "config", "features": []}', "features", "at least 1"),
-    ('{"type": "config", "features": ["x1", "x1"]}', "features", "repeat"),
-    ('{"type": "config", "noise": 3}', "noise", "less than or equal to 0.5"),
-    ('{"type": "config", "speed": 0}', "speed", "greater than or equal to 1"),
-    ('{"type": "config", "speed": "fast"}', "speed", "epoch"),
-    ('{"type": "config", "seed": -1}', "seed", "greater than or equal to 0"),
+    (_config(learning_rate="0.1"), "learning_rate", "valid number"),
+    (_config(learning_rate=True), "learning_rate", "valid number"),
+    (_config(hidden=[1000000000]), "hidden", "less than or equal to 50"),
+    (_config(hidden=[0]), "hidden", "greater than or equal to 1"),
+    (_config(hidden=[2] * 1000), "hidden", "at most 6"),
+    (_config(batch_size=0), "batch_size", "greater than or equal to 1"),
+    (_config(batch_size=1000000000), "batch_size", "less than or equal to 100"),
+    (_config(batch_size=99999999999999999999999), "batch_size", "less than"),
+    (_config(activation="__import__('os')"), "activation", "tanh"),
+    (_config(dataset="mnist"), "dataset", "xor"),
+    (_config(features=[]), "features", "at least 1"),
+    (_config(features=["x1", "x1"]), "features", "repeat"),
+    (_config(noise=3), "noise", "less than or equal to 0.5"),
+    (_config(speed=0), "speed", "greater than or equal to 1"),
+    (_config(speed="fast"), "speed", "epoch"),
+    (_config(seed=-1), "seed", "greater than or equal to 0"),
     ('{"type": "play", "extra": 1}', "extra", "Unknown field"),
-    ('{"type": "config", "problem": "ranking"}', "problem", "classification"),
-    ('{"type": "config", "dataset": "plane"}', "dataset", "xor, circle, gauss, spiral"),
-    ('{"type": "config", "problem": "regression", "dataset": "xor"}', "dataset", "plane"),
+    (_config(problem="ranking"), "problem", "classification"),
+    (_config(dataset="plane"), "dataset", "xor, circle, gauss, spiral"),
+    (_config(problem="regression", dataset="xor"), "dataset", "plane"),
     # set_weight: the default network [2, 4, 2, 1] has weights 2×4, 4×2 and 2×1.
     (_set_weight(layer=3), "layer", "must be in [0, 2]"),
     (_set_weight(layer=-1), "layer", "greater than or equal to 0"),

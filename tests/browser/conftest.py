@@ -60,6 +60,13 @@ def page(browser):
 
 
 @pytest.fixture
+def no_js_errors(page):
+    """Fails a test whose page raised a JavaScript error (`pytest.mark.usefixtures`)."""
+    yield
+    assert page.js_errors == []
+
+
+@pytest.fixture
 def screenshot_dir() -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS

@@ -67,7 +67,7 @@ def test_a_student_follows_the_instructor_then_forks(live_server: str, pages, sc
     teacher.get_by_role("button", name="Open a room").click()
     code = teacher.locator("#room-code")
     expect(code).to_have_text(re.compile(r"^[A-Z2-9]{6}$"))
-    expect(teacher.locator("#room-qr svg")).to_be_visible()
+    expect(teacher.locator("#room-qr")).to_be_visible()
     expect(teacher.locator("#train-loss")).to_have_text(
         re.compile(r"^\d"), timeout=FRAME_TIMEOUT_MS
     )

@@ -1,6 +1,11 @@
-"""The CNN-training lab in a browser: train on the built-in shapes, watch it learn, open a cell."""
+"""The CNN-training lab in a browser: train on the built-in shapes, watch it learn, open a cell;
+make classes of photos picked or dropped as a folder."""
+
+import base64
+import io
 
 import pytest
+from PIL import Image
 from playwright.sync_api import Page, expect
 
 pytestmark = pytest.mark.browser
@@ -18,7 +23,8 @@ SIZES = {
 
 def _train(page: Page, live_server: str) -> None:
     page.goto(f"{live_server}/labs/cnn{SMALL}")
-    expect(page.locator("#fed img")).to_have_count(8)  # what the network is fed, at once
+    # What the network is fed, as soon as the server has drawn the shapes (once per process).
+    expect(page.locator("#fed img")).to_have_count(8, timeout=30_000)
     page.get_by_role("button", name="▶ Train").click()
     page.wait_for_function(f"{CHART_POINTS} > 0")
     expect(page.locator("#filter-grid img").first).to_be_visible()
@@ -54,6 +60,55 @@ def test_train_on_shapes_watch_it_learn_and_open_a_confusion_cell(page: Page, li
     expect(page.locator("#job-state")).to_contain_text("scratch: done")
     expect(page.locator("#confusion button")).to_have_count(9)
     page.wait_for_function(f"{CHART_POINTS} > 0")  # the curves come back too
+    assert page.js_errors == []
+
+
+# A folder dropped on a class: its photos, a subfolder's too (Chromium's entries API, as a drop of
+# a real folder gives it; Playwright cannot drag files from the disk).
+DROP_FOLDER = """([png, index]) => {
+  const bytes = Uint8Array.from(atob(png), (c) => c.charCodeAt(0));
+  const photo = (name) => ({ isFile: true, isDirectory: false,
+    file: (ok) => ok(new File([bytes], name, { type: "image/png" })) });
+  const folder = (children) => {
+    let read = false;
+    return { isFile: false, isDirectory: true, createReader: () => ({
+      readEntries: (ok) => { ok(read ? [] : children); read = true; } }) };
+  };
+  const root = folder([photo("a.png"), folder([photo("b.png"), photo("c.png")])]);
+  const drop = new Event("drop", { bubbles: true, cancelable: true });
+  const items = [{ webkitGetAsEntry: () => root }];
+  Object.defineProperty(drop, "dataTransfer", { value: { items, files: [] } });
+  document.querySelectorAll(".upload-class")[index].dispatchEvent(drop);
+}"""
+
+
+def _png(colour: tuple[int, int, int]) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 30), colour).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_classes_of_photos_picked_several_at_once_or_dropped_as_a_folder(
+    page: Page, live_server, tmp_path
+) -> None:
+    picked = []
+    for i in range(3):
+        picked.append(tmp_path / f"red{i}.png")
+        picked[-1].write_bytes(_png((200 + 10 * i, 30, 30)))
+    page.goto(f"{live_server}/labs/cnn#data=upload&epochs=2&image_size=16&blocks=1&filters=4")
+    classes = page.locator(".upload-class")
+    classes.nth(0).locator(".class-name").fill("red")
+    classes.nth(0).locator("input[type=file]").set_input_files(picked)  # several at once
+    expect(classes.nth(0).locator(".class-count")).to_have_text("3 photos · drop photos here")
+    classes.nth(1).locator(".class-name").fill("blue")
+    page.evaluate(DROP_FOLDER, [base64.b64encode(_png((30, 30, 220))).decode(), 1])
+    expect(classes.nth(1).locator(".class-count")).to_have_text("3 photos · drop photos here")
+    expect(page.locator("#data-summary")).to_have_text("2 classes, 6 photos: red 3, blue 3")
+    expect(page.locator("#fed img")).to_have_count(6)
+
+    page.get_by_role("button", name="▶ Train").click()
+    expect(page.locator("#job-state")).to_contain_text("scratch: done", timeout=60_000)
+    expect(page.locator("#confusion button")).to_have_count(4)
     assert page.js_errors == []
 
 

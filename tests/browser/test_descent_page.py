@@ -10,7 +10,8 @@ pytestmark = pytest.mark.browser
 
 def open_lab(page: Page, live_server: str, hash_: str = "") -> None:
     page.goto(f"{live_server}/labs/descent{hash_}")
-    expect(page.locator(".gd-rate .gd-status").first).to_contain_text("final loss")
+    # A fresh server compiles a surface's first run while it warms its labs up: seconds.
+    expect(page.locator(".gd-rate .gd-status").first).to_contain_text("final loss", timeout=30_000)
 
 
 def loss_curve(page: Page, run: int) -> list:
@@ -76,7 +77,7 @@ def test_other_surfaces_optimizers_and_3d(page: Page, live_server: str, screensh
         expect(page.locator("#gd-3d-note")).to_contain_text("needs WebGL")
     screenshot("descent-nonconvex-3d")
     page.locator("#gd-surface").select_option("linear_regression")
-    expect(page.locator("#gd-critical")).to_contain_text("2/λmax = 0.6786")
+    expect(page.locator("#gd-critical")).to_contain_text("2/λmax = 0.6786", timeout=30_000)
     expect(page.locator(".gd-rate").nth(3)).to_contain_text("1.05× crit")
     assert page.js_errors == []
 

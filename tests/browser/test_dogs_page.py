@@ -14,6 +14,7 @@ pytestmark = pytest.mark.browser
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
 PROJECTOR = {"viewport": {"width": 1280, "height": 720}, "device_scale_factor": 1.5}
 READY_MS = 180_000  # the server builds the model after the live labs' warm-ups
+TRACE_MS = 60_000  # a layer's first Grad-CAM or feature maps trace it: seconds on a busy machine
 
 
 @pytest.fixture(scope="module")
@@ -125,12 +126,18 @@ def test_the_link_keeps_the_layers_and_the_preprocessing(
     upload(page, photos["dog"])
 
     expect(page.get_by_role("button", name="BGR")).to_have_attribute("aria-pressed", "true")
-    expect(page.locator("#gradcam-caption")).to_contain_text("at block6d_add, 7×7")
-    expect(page.locator("#feature-shape")).to_contain_text("block2b_add: output (1, 56, 56, 24)")
+    expect(page.locator("#gradcam-caption")).to_contain_text(
+        "at block6d_add, 7×7", timeout=TRACE_MS
+    )
+    expect(page.locator("#feature-shape")).to_contain_text(
+        "block2b_add: output (1, 56, 56, 24)", timeout=TRACE_MS
+    )
     expect(page.locator("#cam-layer")).to_have_value("block6d_add")
 
     page.select_option("#cam-layer", "block3b_add")
-    expect(page.locator("#gradcam-caption")).to_contain_text("at block3b_add, 28×28")
+    expect(page.locator("#gradcam-caption")).to_contain_text(
+        "at block3b_add, 28×28", timeout=TRACE_MS
+    )
     assert "layer=block3b_add" in page.url
     assert page.js_errors == []
 

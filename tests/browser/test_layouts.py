@@ -5,7 +5,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from app.labs import all_labs
+from app.labs import all_labs, find_lab
 
 pytestmark = pytest.mark.browser
 
@@ -59,6 +59,8 @@ def test_no_lab_is_wider_than_a_phone(sized, live_server: str, slug: str, screen
     page.wait_for_timeout(2000)  # the server's first answers are drawn
     page.screenshot(path=str(screenshot_dir / f"phone-{slug}.png"), full_page=True)
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    if slug == "backprop":  # its chain scrolls sideways rather than shrink to 7 px type
+        assert page.locator("#bp-diagram .bp-node-name").first.bounding_box()["height"] >= 12
     assert page.js_errors == []
 
 
@@ -169,3 +171,57 @@ def test_every_lab_lists_its_keys_and_skips_to_its_controls(
     expect(page.locator("#lab")).to_be_focused()
     page.keyboard.press("Tab")  # the next stop is inside the lab
     assert page.evaluate("document.getElementById('lab').contains(document.activeElement)")
+
+
+# What a class must see of each lab on a projector in presentation mode: its run button, the
+# controls of the lesson and the main picture.
+PRESENTED = {
+    "neurons": ["#play", "#learning-rate", "#fit", "#diagram"],
+    "descent": ["#gd-contour"],
+    "mlp": ["#play", "#network .net-output", "#output-heatmap"],
+    "backprop": ["#bp-diagram", "#bp-forward", "#bp-backward"],
+    "convolution": ["#input-view canvas", "#kernels .kernel", "#maps canvas"],
+    "rnn": ["#play", "#unrolled"],
+}
+
+# The labs whose drawings follow the theme: their Plotly charts on the page's background, their
+# diagrams' shapes filled with it (white text on a white node is unreadable).
+THEMED = ["neurons", "descent", "backprop", "convolution"]
+DARK_DRAWINGS = """() => {
+  const bg = getComputedStyle(document.documentElement).getPropertyValue("--bg").trim();
+  const plots = [...document.querySelectorAll("#lab .js-plotly-plot")].filter((p) => p._fullLayout);
+  const shapes = [...document.querySelectorAll("#lab svg:not(.main-svg) :is(circle, rect)")];
+  return plots.length > 0 && plots.every((p) => p._fullLayout.paper_bgcolor === bg)
+    && shapes.every((s) => getComputedStyle(s).fill !== "rgb(255, 255, 255)");
+}"""
+
+ONE_ROW = {"neurons": ["#play", "#learning-rate"], "mlp": ["#play", "#learning-rate"]}
+
+
+@pytest.mark.parametrize("slug", READY)
+def test_the_key_presents_every_lab_on_one_screen(sized, live_server: str, slug: str) -> None:
+    page = sized(PROJECTOR)
+    page.goto(f"{live_server}/labs/{slug}")
+    if find_lab(slug).session:  # a live lab draws once its socket is up
+        expect(page.locator("#connection")).to_have_attribute("data-status", "connected")
+    expect(page.locator("#customise")).to_be_enabled()  # the lab's script is running
+    views = PRESENTED.get(slug, [])
+    for selector in views:
+        expect(page.locator(selector).first).to_be_visible(timeout=20_000)
+
+    page.keyboard.press("p")
+
+    expect(page).to_have_url(re.compile(r"[#&]present=1"))
+    expect(page.locator(".topbar")).to_be_hidden()
+    page.wait_for_timeout(300)  # the drawings take their larger size
+    for selector in views:
+        assert _in_view(page, selector), selector
+    if slug in ONE_ROW:  # the run button and the learning rate side by side, not wrapped
+        tops = [page.locator(selector).bounding_box()["y"] for selector in ONE_ROW[slug]]
+        assert max(tops) - min(tops) < 40, tops
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+    if slug in THEMED:
+        page.keyboard.press("d")
+        expect(page).to_have_url(re.compile(r"present=1&theme=dark"))
+        page.wait_for_function(DARK_DRAWINGS, timeout=20_000)
+    assert page.js_errors == []

@@ -10,7 +10,7 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.live_lab import FRAME_TIMEOUT_MS, open_live_lab, shown_number
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("no_js_errors")]
 
 SHARED = "#dataset=circle&hidden=3&learning_rate=0.1&activation=relu"
 READ_GRID = """() => {
@@ -48,7 +48,6 @@ def test_play_trains_and_pause_stops(live_server: str, page: Page, screenshot) -
     page.wait_for_timeout(500)
     assert page.locator("#step-count").text_content() == paused_at
     screenshot("mlp-trained")
-    assert page.js_errors == []
 
 
 def test_size_controls_redraw_the_network(live_server: str, page: Page, screenshot) -> None:
@@ -74,7 +73,6 @@ def test_size_controls_redraw_the_network(live_server: str, page: Page, screensh
         timeout=FRAME_TIMEOUT_MS  # two new shapes to trace first
     )
     screenshot("mlp-network-sizes")
-    assert page.js_errors == []
 
 
 def test_shared_link_restores_the_settings(live_server: str, page: Page, screenshot) -> None:
@@ -86,7 +84,6 @@ def test_shared_link_restores_the_settings(live_server: str, page: Page, screens
     expect(page.get_by_role("spinbutton", name="neurons in layer 1")).to_have_value("3")
     expect(page.locator("#network .net-neuron")).to_have_count(3)
     screenshot("mlp-shared-link")
-    assert page.js_errors == []
 
 
 def test_divergence_is_shown(live_server: str, page: Page, screenshot) -> None:
@@ -95,7 +92,6 @@ def test_divergence_is_shown(live_server: str, page: Page, screenshot) -> None:
     expect(page.locator("#diverged-banner")).to_be_visible(timeout=FRAME_TIMEOUT_MS)
     expect(page.locator("#train-loss")).to_have_text("diverged")
     screenshot("mlp-diverged")
-    assert page.js_errors == []
 
 
 def test_a_rising_loss_warns_before_it_diverges(live_server: str, page: Page, screenshot) -> None:
@@ -108,7 +104,6 @@ def test_a_rising_loss_warns_before_it_diverges(live_server: str, page: Page, sc
     page.get_by_role("button", name="❚❚ Pause").click()
     page.get_by_role("button", name="Reset").click()
     expect(banner).to_be_hidden()  # fresh weights, a fresh start
-    assert page.js_errors == []
 
 
 def test_links_read_both_boolean_spellings_and_name_what_they_ignore(
@@ -120,7 +115,6 @@ def test_links_read_both_boolean_spellings_and_name_what_they_ignore(
     expect(page.locator("#show-lines")).not_to_be_checked()
     expect(page.locator("#error-banner")).to_contain_text("Ignored in the link: nope=1, noise=lots")
     expect(page).to_have_url(re.compile(r"show_test=1&lines=0"))
-    assert page.js_errors == []
 
 
 def test_regression_colours_points_by_value_and_reports_mse(
@@ -159,7 +153,6 @@ def test_regression_colours_points_by_value_and_reports_mse(
     expect(page.get_by_role("button", name="XOR")).to_have_attribute("aria-pressed", "true")
     expect(page.locator("#train-accuracy")).to_have_text(re.compile(r"% right"))
     screenshot("mlp-regression")
-    assert page.js_errors == []
 
 
 def test_a_link_shows_its_weight_and_a_click_sets_it(
@@ -191,7 +184,6 @@ def test_a_link_shows_its_weight_and_a_click_sets_it(
     expect(tip).to_contain_text(re.compile(r"weight 2\.(49|50)\d"))
     wire = page.locator("#network .net-links > g:first-child path").nth(1 * 4 + 3)  # [0][1][3]
     assert wire.get_attribute("class") == "pos"
-    assert page.js_errors == []
 
 
 def test_hovering_a_neuron_shows_its_picture_in_the_big_heatmap(
@@ -212,7 +204,6 @@ def test_hovering_a_neuron_shows_its_picture_in_the_big_heatmap(
     page.mouse.move(5, 5)  # off the network: the output again
     expect(page.locator("#heatmap-shows")).to_have_text("")
     assert page.evaluate(READ_GRID) == output
-    assert page.js_errors == []
 
 
 def _chart_pixels(page: Page) -> np.ndarray:
@@ -237,7 +228,6 @@ def test_the_loss_chart_follows_the_dark_theme(live_server: str, page: Page, scr
     corner = _chart_pixels(page)[0].tolist()
     assert corner == pytest.approx([13, 17, 23], abs=3)  # --bg: #0d1117
     screenshot("mlp-dark")
-    assert page.js_errors == []
 
 
 def test_a_lesson_link_opens_with_its_controls_hidden(live_server: str, page: Page) -> None:
@@ -253,4 +243,3 @@ def test_a_lesson_link_opens_with_its_controls_hidden(live_server: str, page: Pa
     page.get_by_role("button", name="Done").click()
     expect(page.locator("#speed")).to_be_hidden()
     expect(page.locator("#noise")).to_be_visible()
-    assert page.js_errors == []

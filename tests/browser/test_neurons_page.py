@@ -7,7 +7,7 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.live_lab import FRAME_TIMEOUT_MS, open_live_lab, shown_number
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("no_js_errors")]
 
 WEIGHT = "#diagram [data-weight='0,0']"
 
@@ -34,7 +34,6 @@ def test_linear_regression_trains_the_line(live_server: str, page: Page, screens
     expect(page.get_by_role("button", name="Play")).to_be_visible()
     page.wait_for_timeout(600)  # the trail settles on the surface
     screenshot("neurons-linear-trained")
-    assert page.js_errors == []
 
 
 def test_logistic_on_xor_shows_the_note_and_the_mlp_link(
@@ -61,7 +60,6 @@ def test_logistic_on_xor_shows_the_note_and_the_mlp_link(
     )
     assert _loss(page) > 0.6  # stalls near ln 2
     screenshot("neurons-logistic-xor")
-    assert page.js_errors == []
 
 
 def test_softmax_on_iris(live_server: str, page: Page, screenshot) -> None:
@@ -81,7 +79,6 @@ def test_softmax_on_iris(live_server: str, page: Page, screenshot) -> None:
     page.get_by_role("button", name="Play").click()
     page.wait_for_timeout(1500)
     screenshot("neurons-softmax-three")
-    assert page.js_errors == []
 
 
 def test_first_visit_without_a_link_plays(live_server: str, page: Page) -> None:
@@ -94,7 +91,6 @@ def test_first_visit_without_a_link_plays(live_server: str, page: Page) -> None:
         timeout=FRAME_TIMEOUT_MS,
     )
     assert page.evaluate("document.getElementById('loss-chart').data[0].x.length") > 1
-    assert page.js_errors == []
 
 
 def test_diverged_weights_are_written_short(live_server: str, page: Page, screenshot) -> None:
@@ -105,4 +101,3 @@ def test_diverged_weights_are_written_short(live_server: str, page: Page, screen
     label = page.locator(WEIGHT).text_content()
     assert re.fullmatch(r"w1 [+−](\d{1,4}\.\d\d|\d\.\de\d+)", label), label  # not +131913303562649
     screenshot("neurons-diverged")
-    assert page.js_errors == []

@@ -193,6 +193,16 @@ def test_jpeg_quality_matches_a_pillow_round_trip_and_reports_its_size() -> None
     assert sizes[10] < sizes[90]
 
 
+def test_jpeg_quality_of_floats_past_0_1_says_they_were_clipped() -> None:
+    x = np.asarray(smooth(64, 48))
+    in_range = ip.apply(x.astype(np.float32) / 255, "jpeg_quality", jpeg_quality=50)
+    on_255 = ip.apply(x.astype(np.float32) + 2, "jpeg_quality", jpeg_quality=50)
+
+    assert "clipped" not in in_range.note and "clipped" not in ip.apply(x, "jpeg_quality").note
+    assert "values outside it were clipped" in on_255.note
+    assert on_255.x.min() > 0.9  # what TensorFlow gives: every value past 1, so white
+
+
 def test_cast_and_convert_dtype_differ_in_scaling() -> None:
     cast = ip.apply(RGB8, "cast", dtype="float32")
     np.testing.assert_array_equal(cast.x, RGB8.astype(np.float32))

@@ -2,7 +2,6 @@
 
 import io
 import struct
-import time
 import zipfile
 import zlib
 
@@ -94,14 +93,14 @@ def test_tiff_and_ico_images_are_not_allowed() -> None:
         assert err.value.kind == "unsupported_format"
 
 
-def test_a_decompression_bomb_is_refused_from_its_header() -> None:
-    bomb = png_header(20000, 20000)
+@pytest.mark.parametrize("side", [20000, 30000])
+def test_a_decompression_bomb_is_refused_from_its_header(side: int) -> None:
+    bomb = png_header(side, side)  # a few hundred bytes: only the header can be read
     assert len(bomb) < 2000
-    start = time.perf_counter()
-    with pytest.raises(ImageRejected, match="too many pixels|20000×20000") as err:
+    with pytest.raises(ImageRejected) as err:
         decode_image(bomb, **LIMITS)
     assert err.value.kind == "too_large"
-    assert time.perf_counter() - start < 0.5  # no 400-megapixel decode happened
+    assert err.value.reason.endswith("16,777,216 pixels and 8192 per side are accepted.")
 
 
 @pytest.mark.parametrize(("width", "height"), [(5000, 5000), (9000, 10), (10, 8193)])

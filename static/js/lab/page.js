@@ -85,6 +85,20 @@ export function showPresentation({ present, theme }) {
 /** The event on `window` after the theme changed (views whose colours come from CSS redraw). */
 export const THEME_CHANGE = "themechange";
 
+/** The theme's colours, from the page's CSS variables (light values where one is unset). */
+export function themeColors() {
+  const css = getComputedStyle(document.documentElement);
+  const read = (name, light) => css.getPropertyValue(name).trim() || light;
+  return { bg: read("--bg", "#fff"), ink: read("--ink", "#1b1f24"), muted: read("--muted", "#57606a"),
+    grid: read("--grid", "#eee") };
+}
+
+/** A Plotly layout's background and text in the theme, `font` given in its own size and family. */
+export function plotlyTheme(font) {
+  const { bg, ink } = themeColors();
+  return { font: { ...font, color: ink }, paper_bgcolor: bg, plot_bgcolor: bg };
+}
+
 /** Elements that cannot hold a hide/show button: it goes right after them. */
 const LEAF = new Set(["INPUT", "SELECT", "TEXTAREA", "BUTTON"]);
 

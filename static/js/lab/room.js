@@ -1,8 +1,10 @@
 // A classroom room, for any live lab (docs/protocol.md, Rooms): the instructor opens one and hosts it
 // from their own session; a student follows the instructor's session (its messages drive the lab's
 // views as if they were the student's own), forks it into a session of their own, and re-syncs.
-// The lab's page gives the room its panel (`onEvent` gets every room event); this module keeps the
-// sockets, the modes and the instructor's token (in this tab's sessionStorage, never in a link).
+// The instructor hosts from the page's own session by a message on its socket (the run goes on;
+// the token never goes in an address). The lab's page gives the room its panel (`onEvent` gets
+// every room event); this module keeps the sockets, the modes and the instructor's token (in this
+// tab's sessionStorage, never in a link).
 import { sendJSON } from "./api.js";
 import { errors } from "./page.js";
 import { LabSocket } from "./socket.js";
@@ -43,6 +45,8 @@ export class Room {
     this.curve = []; // the instructor's run's [epoch, test loss] so far: a fork's overlay starts with it
     this.step = 0;
     this.fork = null; // the snapshot this student's own session starts from
+    this.projecting = null; // instructor: the number of the student whose run the page shows
+    this.saved = null; // instructor: the page's own state while it shows a student's run
     if (this.code) this.listen();
   }
 
@@ -50,21 +54,29 @@ export class Room {
     return this.mode === "following";
   }
 
-  /** The lab's own socket path: the instructor's hosts the room, a fork's adopts the snapshot. */
+  /** The lab's own socket path: a student's own run is in the room (its lock holds there, the
+   * instructor may project it) and a fork's adopts the snapshot. */
   sessionPath() {
     const base = `/ws/${this.lab.slug}`;
-    if (this.mode === "host") return `${base}?room=${this.code}&token=${encodeURIComponent(this.token)}`;
-    if (this.fork) return `${base}?room=${this.code}&fork=${encodeURIComponent(this.fork)}`;
-    return base;
+    if (this.mode !== "own") return base;
+    const seat = sessionStorage.getItem(SEAT_KEY(this.code)) ?? "";
+    const fork = this.fork ? `&fork=${encodeURIComponent(this.fork)}` : "";
+    return `${base}?room=${this.code}&seat=${seat}${fork}`;
   }
 
-  /** Instructor: opens a room for this lab and hosts it from a new session of the page. */
+  /** Instructor: hosts the room from the page's own session as it is (the lab calls it on each
+   * new socket too: after a reload or a reconnect, the room is hosted again). */
+  hostOnSession() {
+    if (this.mode === "host") this.lab.socket?.send({ type: "host", room: this.code, token: this.token });
+  }
+
+  /** Instructor: opens a room for this lab and hosts it from the page's session: the run goes on. */
   async open() {
     const room = await sendJSON("/api/rooms", "POST", { lab: this.lab.slug });
     sessionStorage.setItem(TOKEN_KEY(room.code), room.token);
     Object.assign(this, { code: room.code, token: room.token, mode: "host" });
     writeRoomToUrl(room.code);
-    this.lab.connect(this.sessionPath());
+    this.hostOnSession();
     this.listen();
     this.handlers.onMode?.(this.mode);
     return room;
@@ -83,6 +95,28 @@ export class Room {
 
   auth() {
     return { Authorization: `Bearer ${this.token}` };
+  }
+
+  /** Instructor: the class follows student `number`'s run (null: the instructor's again). */
+  projectStudent(number) {
+    return this.act({ action: "project", number });
+  }
+
+  /** Instructor: the page shows the projected student's run (the room's stream) instead of its
+   * own, or, with null, its own again (state as it was; the session sends where its run is). */
+  showProjected(number) {
+    if (this.mode !== "host" || number === this.projecting) return;
+    const was = this.projecting;
+    this.projecting = number;
+    if (was === null) this.saved = structuredClone(this.lab.state);
+    if (number !== null) {
+      this.lab.session = { sent: 0, newest: -1, running: false, lastState: null };
+      this.lab.resetViews();
+      return;
+    }
+    this.lab.apply(this.saved);
+    this.lab.onOpen();
+    this.hostOnSession();
   }
 
   /** Student: asks for the instructor's run as it is now; `forked` moves the page onto it. */
@@ -142,18 +176,22 @@ export class Room {
       if (this.curve.length > MAX_CURVE) this.curve = this.curve.filter((_, i) => i % 2 === 0);
       this.handlers.onInstructorFrame?.(message);
     }
-    if (this.following) this.lab.onMessage(message, bytes);
+    if (this.following || this.projecting !== null) this.lab.onMessage(message, bytes, true);
   }
 
   onEvent(event) {
     switch (event.event) {
       case "welcome":
         sessionStorage.setItem(SEAT_KEY(this.code), event.seat);
+        this.showProjected(event.room.projected);
         break;
       case "forked":
         this.fork = event.snapshot;
         this.setMode("own");
         this.lab.connect(this.sessionPath());
+        break;
+      case "projected":
+        this.showProjected(event.number);
         break;
       case "closed":
         this.handlers.onEvent(event);

@@ -38,7 +38,9 @@ export function sendJSON(ws, message) {
 export class LabSocket {
   /**
    * @param {string} path Endpoint path, e.g. "/ws/mlp"; host and ws/wss follow the page.
-   * @param {{onOpen: Function, onMessage: Function, onStatus: Function}} handlers
+   * @param {{onOpen: Function, onMessage: Function, onStatus: Function}} handlers Also, for a
+   *   stream the server ends (a CNN job's): `endCodes`, a Set of close codes after which it
+   *   calls `onEnd(code)` and does not reconnect.
    * @param {string} frameType The `type` of the messages followed by a binary one (the lab's
    *   SERVER_MESSAGES.FRAME).
    * @param {Function} [decodeFrame] For a lab whose frames are one binary message each (the
@@ -81,6 +83,11 @@ export class LabSocket {
     ws.onclose = (event) => {
       this.pendingFrame = null;
       if (this.closed) return;
+      if (this.handlers.endCodes?.has(event.code)) {
+        this.closed = true;
+        this.handlers.onEnd(event.code);
+        return;
+      }
       if (openedAt && performance.now() - openedAt > STABLE_MS) this.retryMs = FIRST_RETRY_MS;
       const delay = this.retryMs * (1 + JITTER * (2 * Math.random() - 1));
       this.retryMs = Math.min(MAX_RETRY_MS, this.retryMs * 2);

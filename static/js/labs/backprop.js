@@ -49,7 +49,7 @@ const views = {
     y: { title: "loss", fromZero: true },
     height: 260,
     margin: { l: 70, r: 16, t: 8, b: 52 },
-    hint: "Press “One step” or “Keep stepping”",
+    hint: "Press “One step”<br>or “Keep stepping”",
   }),
   depthChart: new LineChart($("bp-depth-chart"), {
     x: { title: "weight (layer)", category: true },

@@ -5,13 +5,14 @@
 // A reload finds the jobs again (GET /api/cnn/jobs).
 import { getJSON, postFile, postJSON } from "../lab/api.js";
 import { $, errors } from "../lab/page.js";
+import { LabSocket } from "../lab/socket.js";
 import { LinkState, Type } from "../lab/state.js";
 import { Controls } from "../views/controls.js";
 import { ConfusionMatrix } from "./cnn/confusion.js";
 import { Curves } from "./cnn/curves.js";
-import { JobStream } from "./cnn/jobStream.js";
 import { PictureGrid } from "./cnn/pictures.js";
 import { UploadClasses } from "./cnn/uploads.js";
+import { TopBars } from "./dogs/topBars.js";
 
 const UPLOAD = "upload";
 const BREEDS = "breeds";
@@ -20,6 +21,10 @@ const PREVIEW_COUNT = 8;
 const RACE = ["scratch", "transfer"];
 const RACE_WINDOW_S = 10; // jobs of different models created this close together were a race
 const FINISHED = new Set(["done", "failed", "stopped"]);
+// A job's socket closes for good after its final status (1000) or for an unknown job (4404);
+// any other close (a dropped connection, 1013 while its queue is away) is reconnected, and the
+// server starts again with the job's whole status.
+const STREAM_ENDED = new Set([1000, 4404]);
 
 const catalog = await getJSON("/api/cnn/catalog");
 const MODELS = Object.fromEntries(catalog.models.map((m) => [m.value, m]));
@@ -64,6 +69,7 @@ const maps = new PictureGrid($("map-grid"), "map");
 const fed = new PictureGrid($("fed"), "fed-photo");
 const samples = new PictureGrid($("data-samples"), "sample");
 const confusion = new ConfusionMatrix($("confusion"), showMistakes);
+const classified = new TopBars($("classify-top")); // the dog-photo lab's bars
 const uploads = new UploadClasses($("upload-classes"), (dataset) => {
   datasets.upload = dataset.id;
   showDataset(dataset);
@@ -78,7 +84,7 @@ const controls = new Controls($("lab"), (name, value, final) => {
   if (final) schedulePreview();
 });
 
-const percent = (p) => `${Math.round(p * 100)} %`;
+const percent = (p) => `${Math.round(p * 100)}\u00a0%`; // no line break before the sign
 const seconds = (s) => (s >= 90 ? `${Math.round(s / 60)} min` : `${Math.round(s)} s`);
 
 // ---- the controls ---------------------------------------------------------------------------
@@ -233,10 +239,15 @@ async function train(models) {
 /** A run followed on its socket. */
 function follow(summary) {
   const run = newRun(summary);
-  run.stream = new JobStream(run.id, {
+  run.stream = new LabSocket(`/ws/cnn/${encodeURIComponent(run.id)}`, {
+    onOpen: () => errors.clear("socket"),
     onMessage: (message) => receive(run, message),
+    onStatus: (status, detail) => {
+      if (status === "disconnected") errors.show(`The job's live stream was cut${detail.reason ? ` (${detail.reason})` : ""}; reconnecting…`, "socket");
+    },
+    endCodes: STREAM_ENDED,
     onEnd: () => { run.stream = null; showJobs(); },
-  });
+  }, null);
   return run;
 }
 
@@ -280,7 +291,7 @@ function receive(run, message) {
       showJobs();
       break;
     case "pictures":
-      showPictures(message);
+      showPictures(run, message);
       break;
     case "error":
       errors.show(message.message, "socket");
@@ -299,7 +310,7 @@ function applyStatus(run, s) {
   });
   run.steps = s.steps.map((p) => ({ x: p.step / (s.batches || 1), loss: p.loss, accuracy: p.accuracy }));
   run.epochs = s.history;
-  if (s.pictures) showPictures(s.pictures);
+  if (s.pictures) showPictures(run, s.pictures);
   if (s.train_images) showFacts(run);
   redraw();
   showJobs();
@@ -368,9 +379,11 @@ $("stop").addEventListener("click", () => {
   for (const run of shown) if (!FINISHED.has(run.state)) control(run, "stop");
 });
 
-function showPictures(p) {
+function showPictures(run, p) {
   const [k, , , count] = p.filters.shape;
-  $("filters-title").textContent = `first conv layer's ${count} filters (${k}×${k}×3), step ${p.step}`;
+  // Transfer learning and fine-tuning leave EfficientNet-Lite0's first layer as it was trained.
+  const when = run.model === "scratch" ? `step ${p.step}` : "pretrained, frozen";
+  $("filters-title").textContent = `${run.model}: first conv layer's ${count} filters (${k}×${k}×3), ${when}`;
   filters.update(p.filters.images.map((src, i) => ({ src, title: `filter ${i + 1}` })));
   const layers = p.feature_maps;
   $("maps-title").textContent = layers.length
@@ -406,12 +419,17 @@ function showResult() {
   confusion.update(run.evaluation);
   $("confusion-title").textContent = `Confusion matrix of ${run.model}: ${percent(run.evaluation.accuracy)} of the validation photos right`;
   $("mistakes").replaceChildren();
+  $("mistakes-title").textContent = "Misclassified photos";
   $("mistakes-message").textContent = run.evaluation.mistakes.length
     ? "Choose a cell off the diagonal to see its photos."
     : "No validation photo was misclassified.";
   $("download-model").href = `/api/cnn/jobs/${run.id}/model.keras`;
   $("download-script").href = `/api/cnn/jobs/${run.id}/train.py`;
-  $("classify-top").replaceChildren();
+  const expires = run.job?.expires_at;
+  $("kept-until").textContent = expires
+    ? `The server keeps this model until ${new Date(expires * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}: download it before then.`
+    : "";
+  classified.reset();
   $("classify-photo").hidden = true;
 }
 
@@ -449,14 +467,7 @@ $("classify-input").addEventListener("change", async () => {
   Object.assign(photo, { src: URL.createObjectURL(file), hidden: false });
   try {
     const answer = await postFile(`/api/cnn/jobs/${run.id}/classify`, file);
-    $("classify-top").replaceChildren(...answer.top.map((g) => {
-      const li = document.createElement("li");
-      li.innerHTML = `<span class="bar-name"></span><span class="bar-track"><span class="bar"></span></span><span class="bar-value"></span>`;
-      li.querySelector(".bar-name").textContent = g.label;
-      li.querySelector(".bar").style.width = percent(g.probability);
-      li.querySelector(".bar-value").textContent = percent(g.probability);
-      return li;
-    }));
+    classified.update(answer.top.map((g) => ({ name: g.label, probability: g.probability })));
     errors.clear("classify");
   } catch (err) {
     errors.show(err.message, "classify");

@@ -1,7 +1,7 @@
 // The convolution lab page: controls -> URL hash state -> JSON endpoints -> views.
 
 import { getJSON, postFile, postJSON } from "../lab/api.js";
-import { $, choicesOf, errors } from "../lab/page.js";
+import { $, choicesOf, errors, THEME_CHANGE } from "../lab/page.js";
 import { LinkState, Type } from "../lab/state.js";
 import { Controls } from "../views/controls.js";
 import { ActivationChart } from "./convolution/activationChart.js";
@@ -120,8 +120,24 @@ async function newest(kind, request, draw) {
       refresh();
       return;
     }
-    showError(kind, err.message);
+    showError(kind, kernelMessage(err.message));
   }
+}
+
+/**
+ * The server names a refused kernel weight by its place in the request ("kernels[0][2][1] must be
+ * a finite number in [-1000, 1000]. Received: kernels[0][2][1]=1e9"); a student reads it as the
+ * cell they typed in, which is also marked. Any other message is shown as it is.
+ */
+function kernelMessage(message) {
+  const refused = /^kernels\[(\d+)\]\[(\d+)\]\[(\d+)\] must be a finite number in \[(\S+), (\S+)\]\. Received: \S+=(\S+)/
+    .exec(message);
+  if (!refused) return message;
+  const [k, r, c] = refused.slice(1, 4).map(Number);
+  const [low, high, value] = refused.slice(4);
+  editors[k]?.markInvalid(r, c);
+  return `Kernel ${k + 1}, row ${r + 1}, column ${c + 1}: a weight must be a number from ` +
+    `${low.replace("-", "−")} to ${high}, not ${value}.`;
 }
 
 /** Shows the latest problem of every source (request kind or control) until that source succeeds. */
@@ -146,8 +162,11 @@ function filterBank() {
 function refresh() {
   const bank = filterBank();
   if (!bank) return;
-  writeLink();
-  newest("convolve", () => postJSON("/api/convolve", { ...bank, display_size: DISPLAY_SIZE }), drawConvolution);
+  // The link takes the kernels once the server accepted them: a refused weight never travels in it.
+  newest("convolve", () => postJSON("/api/convolve", { ...bank, display_size: DISPLAY_SIZE }), (r) => {
+    drawConvolution(r);
+    writeLink();
+  });
   refreshCompare();
   refreshPipeline();
 }
@@ -169,8 +188,8 @@ function refreshPipeline() {
     ...bank, activation: state.activation, pool: state.pool,
     pool_window: state.pool_window, pool_stride: state.pool_stride,
   };
-  writeLink();
   newest("pipeline", () => postJSON("/api/convolution/pipeline", body), (data) => {
+    writeLink();
     pipelineResult = data;
     drawPipeline();
   });
@@ -432,6 +451,11 @@ function loadSignals() {
 }
 
 async function main() {
+  // The two Plotly charts take the theme's colours when drawn: a new theme redraws them.
+  window.addEventListener(THEME_CHANGE, () => {
+    if (curves) views.activations.update({ ...curves, selected: state.activation });
+    views.signal.frame(views.signal.index);
+  });
   catalog = await getJSON("/api/convolution/catalog");
   readLink();
   fillSamples();

@@ -12,7 +12,7 @@ import { FeatureGrid } from "./dogs/featureGrid.js";
 import { Gallery } from "./dogs/gallery.js";
 import { HeatmapOverlay } from "./dogs/heatmapOverlay.js";
 import { dequantize, pictureOf } from "./dogs/quantized.js";
-import { TopBars } from "./dogs/topBars.js";
+import { percent, TopBars } from "./dogs/topBars.js";
 
 const PREPROCESSING_BUTTONS = [...document.querySelectorAll('[data-prop="preprocessing"]')];
 const link = new LinkState([
@@ -31,6 +31,8 @@ let current = null; // the gallery card shown below
 const latest = {}; // request counter per kind: only the newest answer is drawn
 const waiting = []; // cards to classify
 let uploading = 0;
+// The layers this page has had an answer at: the server traces a layer at its first call.
+const answered = { gradcam: new Set(), features: new Set() };
 
 const gallery = new Gallery($("gallery"), { onSelect: select });
 const views = {
@@ -50,8 +52,9 @@ const controls = new Controls($("lab"), (name, value) => {
   if (name === "features") refreshFeatures();
 });
 
+const firstCall = (kind, layer) => (answered[kind].has(layer)
+  ? "" : ` (the first at ${layer} takes a few seconds: TensorFlow traces it)`);
 const sleep = (seconds) => new Promise((resolve) => setTimeout(resolve, seconds * 1000));
-const percent = (p) => (p >= 0.995 ? "100 %" : p >= 0.01 ? `${Math.round(p * 100)} %` : "< 1 %");
 
 // ---- the model ------------------------------------------------------------------------------
 
@@ -65,6 +68,8 @@ async function loadModel() {
     return;
   }
   showModelStatus("");
+  answered.gradcam.add(model.grad_cam_layer); // traced as the server started
+  answered.features.add(model.feature_layer);
   $("model-name").textContent = `${model.name}, ${(model.parameters / 1e6).toFixed(1)} M parameters, ` +
     `${model.image_size}×${model.image_size} RGB in, ${model.classes} ImageNet classes out`;
   fillLayers($("cam-layer"), model.grad_cam_layer);
@@ -282,9 +287,10 @@ function explained() {
 function refreshGradCam() {
   const target = explained();
   const layer = state.layer || model?.grad_cam_layer;
-  forPhoto("gradcam", "Grad-CAM…",
+  forPhoto("gradcam", `Grad-CAM…${firstCall("gradcam", layer)}`,
     (id) => postJSON("/api/dogs/gradcam", { image_id: id, class_index: target.index, layer }),
     (cam) => {
+      answered.gradcam.add(cam.layer);
       const rows = cam.heatmap.length;
       views.gradcam.update({ rows, cols: cam.heatmap[0].length, values: cam.heatmap.flat() });
       $("gradcam-caption").textContent = `Grad-CAM of ${cam.name} (${percent(cam.probability)}) ` +
@@ -315,9 +321,10 @@ function refreshOcclusion() {
 
 function refreshFeatures() {
   const layer = state.features || model?.feature_layer;
-  forPhoto("features", "feature maps…",
+  forPhoto("features", `feature maps…${firstCall("features", layer)}`,
     (id) => postJSON("/api/dogs/features", { image_id: id, layer, channels: FEATURE_CHANNELS }),
     (maps) => {
+      answered.features.add(maps.layer);
       const [h, w, c] = maps.shape;
       $("feature-shape").textContent = `${maps.layer}: output (1, ${h}, ${w}, ${c}) · the ` +
         `${maps.channels.length} most active of its ${c} channels`;

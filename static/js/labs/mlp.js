@@ -136,6 +136,19 @@ class MlpLab extends LiveLab {
     this.set({ features: on ? features.filter((f) => f !== name) : [...features, name] });
   }
 
+  /** A new socket of the page's own session: an instructor's page hosts its room on it again. */
+  onOpen() {
+    if (this.classroom.projecting) return; // showing a student's run: its own waits until after
+    super.onOpen();
+    this.classroom.room.hostOnSession();
+  }
+
+  /** The page's own session's messages, or (`fromRoom`) the room's it follows or projects. */
+  onMessage(message, bytes, fromRoom = false) {
+    if (this.classroom.projecting && !fromRoom) return;
+    super.onMessage(message, bytes);
+  }
+
   resetViews() {
     this.lastStep = -1;
     this.grids = null;

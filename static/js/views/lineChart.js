@@ -6,7 +6,7 @@
 // Marks are vertical lines (the current step, a critical rate, where a run diverged); crosses are
 // red ✕ where a run diverged, with a label. Its background, text and grid follow the page's theme
 // (CSS variables --bg, --ink, --muted, --grid), redrawn when it changes.
-import { THEME_CHANGE } from "../lab/page.js";
+import { THEME_CHANGE, themeColors } from "../lab/page.js";
 
 /** Points kept per series of a history; past this every other point is dropped, later ones sampled. */
 const MAX_POINTS = 500;
@@ -17,13 +17,6 @@ const INK = "#1b1f24";
 const MUTED = "#57606a";
 const DIVERGED = "#b42318";
 const CONFIG = { displayModeBar: false, responsive: true };
-
-/** The theme's colours, from the page's CSS variables (light values where one is unset). */
-function themeColors() {
-  const css = getComputedStyle(document.documentElement);
-  const read = (name, light) => css.getPropertyValue(name).trim() || light;
-  return { bg: read("--bg", "#fff"), ink: read("--ink", INK), muted: read("--muted", MUTED), grid: read("--grid", "#eee") };
-}
 
 /**
  * A colour as drawn in the theme: the ink (and "var(--ink)") follows it, as does any "var(--name)";

@@ -1,8 +1,9 @@
 // Every activation function (solid) with its derivative (dashed, same colour) on one Plotly chart;
 // the selected one is drawn thick, the others faded. Plotly is the global `Plotly`.
+import { plotlyTheme, themeColors } from "../../lab/page.js";
 
 /** Okabe-Ito palette, one colour per activation, distinguishable with colour-blindness. */
-const PALETTE = ["#000000", "#e69f00", "#56b4e9", "#009e73", "#0072b2", "#d55e00", "#cc79a7", "#999999"];
+const PALETTE = ["ink", "#e69f00", "#56b4e9", "#009e73", "#0072b2", "#d55e00", "#cc79a7", "#999999"];
 const FONT = { family: "DejaVu Sans, sans-serif", size: 16 };
 
 export class ActivationChart {
@@ -16,9 +17,11 @@ export class ActivationChart {
    *   y: the activation at x; dy: its derivative.
    */
   update({ x, curves, selected }) {
+    const { ink } = themeColors();
     const traces = curves.flatMap((c, i) => {
       const on = c.name === selected;
-      const line = { color: PALETTE[i % PALETTE.length], width: on ? 5 : 2.5 };
+      const color = PALETTE[i % PALETTE.length];
+      const line = { color: color === "ink" ? ink : color, width: on ? 5 : 2.5 };
       const opacity = on ? 1 : 0.6;
       return [
         { x, y: c.y, name: c.name, legendgroup: c.name, line, opacity },
@@ -29,7 +32,7 @@ export class ActivationChart {
       ].map((t) => ({ type: "scatter", mode: "lines", ...t }));
     });
     const layout = {
-      font: FONT,
+      ...plotlyTheme(FONT),
       height: 420,
       margin: { l: 60, r: 10, t: 10, b: 50 },
       xaxis: { title: { text: "x" }, zeroline: true },

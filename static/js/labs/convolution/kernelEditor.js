@@ -95,6 +95,11 @@ export class KernelEditor {
     return this.presets.find((p) => p.name === name).weights[this.size];
   }
 
+  /** Marks the cell at row r, column c as refused (until it is edited). */
+  markInvalid(r, c) {
+    this.grid.querySelectorAll("input")[r * this.size + c]?.classList.add("invalid");
+  }
+
   setWeights(weights) {
     this.size = weights.length;
     this.grid.style.gridTemplateColumns = `repeat(${this.size}, auto)`;

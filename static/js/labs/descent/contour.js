@@ -3,6 +3,8 @@
 // Fed plain arrays: update({ surface, runs, colors, step, selected, show3d }); onPick(w0, w1) is
 // called with the weights under a click on the 2-D map. Plotly is the global from /vendor/plotly.min.js.
 
+import { plotlyTheme, themeColors, THEME_CHANGE } from "../../lab/page.js";
+
 const FONT = { size: 16, family: "DejaVu Sans, system-ui, sans-serif" };
 const CONFIG = { displayModeBar: false, responsive: true };
 // Blues, light at the minimum: the paths' Okabe-Ito colours stay readable on top.
@@ -48,13 +50,16 @@ export class DescentContour {
       this.onPick(xaxis.p2c(px), yaxis.p2c(py));
     });
     new ResizeObserver(() => element.data && window.Plotly.Plots.resize(element)).observe(element);
+    window.addEventListener(THEME_CHANGE, () => this.shown && this.update(this.shown));
   }
 
   reset() {
     window.Plotly.purge(this.element);
   }
 
-  update({ surface, runs, colors, step, selected, show3d }) {
+  update(shown) {
+    this.shown = shown;
+    const { surface, runs, colors, step, selected, show3d } = shown;
     if (runs.length > colors.length) throw Error("one colour per run");
     this.is3d = show3d && hasWebGL();
     const [[x0, x1], [y0, y1]] = surface.window;
@@ -159,14 +164,15 @@ export class DescentContour {
       marker: { symbol: "circle-open", size: 20, color: "#000", line: { width: 3 } },
       hovertemplate: "start<extra></extra>",
     });
+    const { grid } = themeColors();
     const layout = {
       margin: { l: 64, r: 12, t: 8, b: 56 },
       height: 520,
-      font: FONT,
+      ...plotlyTheme(FONT),
       showlegend: false,
       dragmode: false,
-      xaxis: { title: { text: surface.axes[0] }, range: [x0, x1], zeroline: false },
-      yaxis: { title: { text: surface.axes[1] }, range: [y0, y1], zeroline: false, scaleanchor: "x" },
+      xaxis: { title: { text: surface.axes[0] }, range: [x0, x1], zeroline: false, gridcolor: grid },
+      yaxis: { title: { text: surface.axes[1] }, range: [y0, y1], zeroline: false, scaleanchor: "x", gridcolor: grid },
       annotations,
     };
     window.Plotly.react(this.element, traces, layout, CONFIG);
@@ -203,7 +209,7 @@ export class DescentContour {
     const layout = {
       margin: { l: 0, r: 0, t: 0, b: 0 },
       height: 520,
-      font: FONT,
+      ...plotlyTheme(FONT),
       showlegend: false,
       scene: {
         xaxis: { title: { text: surface.axes[0] }, range: [x0, x1] },

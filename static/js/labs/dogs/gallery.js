@@ -2,7 +2,7 @@
 // classified the top-5 breeds or "this does not look like a dog" with what it looks like instead.
 // Choosing a card shows that photo in the panels below.
 
-import { TopBars } from "./topBars.js";
+import { percent, TopBars } from "./topBars.js";
 
 /** One photo of the gallery. */
 class Card {
@@ -51,12 +51,12 @@ class Card {
     this.element.dataset.state = "done";
     this.element.dataset.dog = String(result.looks_like_dog);
     this.status.textContent = "";
-    const dog = Math.round(result.dog_probability * 100);
+    const dog = percent(result.dog_probability);
     if (result.looks_like_dog) {
-      this.verdict.textContent = `A dog (${dog} % on dog breeds)`;
+      this.verdict.textContent = `A dog (${dog} on dog breeds)`;
       this.bars.update(result.top.map((t) => ({ name: t.breed, probability: t.probability })));
     } else {
-      this.verdict.textContent = `This does not look like a dog (${dog} % on dog breeds). It looks like:`;
+      this.verdict.textContent = `This does not look like a dog (${dog} on dog breeds). It looks like:`;
       this.bars.update(result.top_classes);
     }
   }

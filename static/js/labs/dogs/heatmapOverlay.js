@@ -3,13 +3,13 @@
 // (dark red to yellow, more opaque the larger), negative ones blue: Grad-CAM is never negative; an
 // occlusion map is negative where hiding a part makes the class more probable.
 
+import { mix } from "../../views/grid.js";
+
 const SIDE = 448; // canvas pixels: sharp at twice a 224-pixel CSS size
 const WARM = [[120, 0, 0], [230, 30, 0], [255, 160, 0], [255, 240, 60]]; // 0, ⅓, ⅔, 1
 const COOL = [0, 114, 178];
 const ALPHA = 0.85;
 const PHOTO_FILTER = "grayscale(1) contrast(0.75) brightness(1.1)"; // the colours are the map's
-
-const mix = (a, b, t) => a.map((c, i) => Math.round(c + (b[i] - c) * t));
 
 /** The warm colour of t in [0, 1]. */
 function warm(t) {

@@ -1,7 +1,8 @@
 // The most probable classes of a photo as labelled bars: name, a bar as long as the probability,
 // the percentage. The same list in the gallery and beside a wrong preprocessing's result.
 
-const percent = (p) => (p >= 0.995 ? "100 %" : p >= 0.01 ? `${Math.round(p * 100)} %` : "< 1 %");
+/** A probability as the page writes it: "83 %", "< 1 %". */
+export const percent = (p) => (p >= 0.995 ? "100 %" : p >= 0.01 ? `${Math.round(p * 100)} %` : "< 1 %");
 
 export class TopBars {
   /** @param {HTMLElement} element An <ol> (or <ul>); the view fills it. */

@@ -41,6 +41,11 @@ export class Classroom {
     return this.room.following;
   }
 
+  /** The instructor's page shows a student's run instead of its own. */
+  get projecting() {
+    return this.room.projecting !== null;
+  }
+
   sessionPath() {
     return this.room.sessionPath();
   }
@@ -52,6 +57,8 @@ export class Classroom {
     click("room-pause", () => this.room.act({ action: "pause" }));
     click("room-lock", () => this.room.act({ action: "lock", locked: !this.locked }));
     click("room-close", () => this.room.close());
+    click("room-project", () => this.room.projectStudent(Number($("room-project-pick").value)));
+    click("room-project-stop", () => this.room.projectStudent(null));
     click("experiment-start", () => this.room.act({ action: "start_experiment", experiment: this.readExperiment() }));
     click("experiment-stop", () => this.room.act({ action: "stop_experiment" }));
     click("vote-open", () => this.room.act({ action: "open_vote", vote: this.readVote() }));
@@ -81,12 +88,13 @@ export class Classroom {
     return { question: $("vote-question").value.trim(), options };
   }
 
-  /** The instructor's room: its code, its link and the link's QR code (an SVG from the server). */
-  showRoom({ code, link, qr_svg: qr }) {
+  /** The instructor's room: its code, its link and the link's QR code (an SVG image from the
+   * server, so a reloaded page shows it again). */
+  showRoom({ code, link }) {
     $("room-code").textContent = code;
     $("room-link").href = link;
     $("room-join-url").textContent = `${location.host}/join`;
-    if (qr) $("room-qr").innerHTML = qr;
+    $("room-qr").src = `/api/rooms/${code}/qr`;
   }
 
   showMode() {
@@ -112,7 +120,7 @@ export class Classroom {
 
   /** Disables the lab's controls while the student follows, or the instructor locked them. */
   showLocked() {
-    const off = this.room.following || (this.locked && this.room.mode === "own");
+    const off = this.room.following || this.projecting || (this.locked && this.room.mode === "own");
     for (const el of document.querySelectorAll(LOCKABLE)) el.inert = off;
     $("lab").classList.toggle("room-locked", off);
     $("room-lock").textContent = this.locked ? "Unlock controls" : "Lock controls";
@@ -174,15 +182,17 @@ export class Classroom {
     switch (event.event) {
       case "welcome": return this.welcome(event.room);
       case "followers": $("room-followers").value = event.count; return;
+      case "projectable": return this.showProjectable(event.numbers);
+      case "projected": return this.showProjected(event.number);
+      case "project":
+        $("room-on-projector").hidden = !event.on;
+        return;
       case "you": $("room-number").textContent = ` · you are student ${event.number}`; return;
       case "locked":
         this.locked = event.locked;
         return this.showLocked();
       case "config":
         if (this.room.mode === "own") this.lab.set(event.config);
-        return;
-      case "paused":
-        if (this.room.mode === "own" && this.lab.session.running) this.lab.togglePlay();
         return;
       case "experiment": return this.showExperiment(event.experiment, []);
       case "assigned":
@@ -198,11 +208,31 @@ export class Classroom {
   }
 
   welcome(room) {
+    this.showProjectable(room.projectable);
+    this.showProjected(room.projected);
     this.locked = room.locked;
     this.showLocked();
     $("room-followers").value = room.followers;
     this.showExperiment(room.experiment, room.results);
     if (room.vote) this.showVote({ vote: room.vote, open: room.vote_open, votes: room.votes, tally: room.tally });
+  }
+
+  /** Instructor: the students whose own run (a fork, an experiment's) may be projected. */
+  showProjectable(numbers) {
+    const pick = $("room-project-pick");
+    const chosen = pick.value;
+    pick.replaceChildren(...numbers.map((n) => new Option(`student ${n}`, String(n))));
+    if (numbers.map(String).includes(chosen)) pick.value = chosen;
+    $("room-project").disabled = numbers.length === 0;
+  }
+
+  /** Whose run the class sees: the instructor's, or (by number) one student's. */
+  showProjected(number) {
+    const note = number === null ? "" : `The class sees student ${number}'s run.`;
+    $("room-projected").textContent = note;
+    $("room-student-projected").textContent = note;
+    $("room-project-stop").hidden = number === null;
+    this.showLocked();
   }
 
   showExperiment(experiment, results) {

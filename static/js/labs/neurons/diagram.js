@@ -42,8 +42,9 @@ export class NeuronDiagram {
     const yOf = (i, n) => 15 + (height - 30) * (i + 0.5) / n;
     const inX = 60, sumX = 280, actX = 405, outX = 495;
     const links = el("g", {});
+    const labels = el("g", {}); // above every link: a later neuron's link never crosses out a weight
     const nodes = el("g", {});
-    this.svg.append(links, nodes);
+    this.svg.append(links, labels, nodes);
     for (let j = 0; j < outputs; j++) {
       const sy = yOf(j, outputs);
       inputs.forEach((name, i) => {
@@ -56,7 +57,7 @@ export class NeuronDiagram {
         // each Σ along the link, where the six of them lie apart.
         const [lx, ly] = outputs > 1 ? [sumX - (sumX - inX) * STACKED_AT - 6, sy + (iy - sy) * STACKED_AT] :
           [(inX + sumX) / 2, (iy + sy) / 2 - 8];
-        links.append(el("text", { x: lx, y: ly, class: `weight${outputs > 1 ? " stacked" : ""}`,
+        labels.append(el("text", { x: lx, y: ly, class: `weight${outputs > 1 ? " stacked" : ""}`,
           "data-weight": `${i},${j}` }, `w${i + 1} ${fmt(v)}`));
       });
       nodes.append(el("circle", { cx: sumX, cy: sy, r: 24, class: "sum" }));

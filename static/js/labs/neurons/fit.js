@@ -1,6 +1,7 @@
 // What one neuron has learned, over its data: the fitted line through (x, y) points (linear
 // regression), or the plane coloured by the class probabilities with the points on top and, for the
 // sigmoid neuron, its separating line w·x + b = 0 in yellow.
+import { themeColors, THEME_CHANGE } from "../../lab/page.js";
 import { clipLine, colorScale, mix, packRGB, paintGrid } from "../../views/grid.js";
 
 /** Okabe-Ito: class 0 orange, class 1 blue, class 2 green; yellow for the separating line. */
@@ -38,6 +39,7 @@ export class NeuronFit {
     this.data = { model: "linear", points: [], domain: 6, axes: ["x", "y"], grid: null, size: 0,
       w: null, b: null };
     new ResizeObserver(() => this.draw()).observe(element);
+    window.addEventListener(THEME_CHANGE, () => this.draw());
   }
 
   update(data) {
@@ -97,7 +99,7 @@ export class NeuronFit {
       ctx.imageSmoothingEnabled = true;
       ctx.drawImage(this.background, plot.x, plot.y, plot.w, plot.h);
     } else {
-      ctx.fillStyle = "#fff";
+      ctx.fillStyle = themeColors().bg;
       ctx.fillRect(plot.x, plot.y, plot.w, plot.h);
     }
     this.drawAxes(ctx, plot, d, [y0, y1]);
@@ -114,7 +116,7 @@ export class NeuronFit {
     ctx.strokeStyle = "#8c959f";
     ctx.lineWidth = 1;
     ctx.strokeRect(plot.x, plot.y, plot.w, plot.h);
-    ctx.fillStyle = INK;
+    ctx.fillStyle = themeColors().ink;
     ctx.font = FONT;
     ctx.textAlign = "center";
     ctx.textBaseline = "top";

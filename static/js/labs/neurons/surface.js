@@ -1,7 +1,8 @@
 // Linear regression's loss surface over (w, b) with the neuron's path on it, a Plotly contour
 // (window.Plotly from /vendor/plotly.min.js).
+import { plotlyTheme, THEME_CHANGE } from "../../lab/page.js";
 
-const FONT = { family: "DejaVu Sans, sans-serif", size: 15, color: "#1b1f24" };
+const FONT = { family: "DejaVu Sans, sans-serif", size: 15 };
 const CONFIG = { displayModeBar: false, responsive: true };
 const REDRAW_MS = 120;
 /** Trail points kept: the newest ones. */
@@ -48,6 +49,7 @@ export class NeuronSurface {
     this.trail = { w: [], b: [] };
     this.revision = 0;
     this.schedule = throttled(() => this.redraw());
+    window.addEventListener(THEME_CHANGE, () => this.redraw());
   }
 
   setData(points) {
@@ -87,7 +89,7 @@ export class NeuronSurface {
         mode: "markers", marker: { size: 14, color: "#d55e00", line: { color: "#fff", width: 2 } },
         hoverinfo: "skip" },
     ], {
-      datarevision: ++this.revision, font: FONT, margin: { l: 56, r: 12, t: 10, b: 48 }, showlegend: false,
+      datarevision: ++this.revision, ...plotlyTheme(FONT), margin: { l: 56, r: 12, t: 10, b: 48 }, showlegend: false,
       xaxis: { title: { text: "weight w" }, range: [ws[0], ws[ws.length - 1]] },
       yaxis: { title: { text: "bias b" }, range: [bs[0], bs[bs.length - 1]] },
     }, CONFIG);
