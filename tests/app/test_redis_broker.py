@@ -2,33 +2,25 @@
 connection, and join attempts counted across processes through Redis keys with a time to live."""
 
 import asyncio
-from collections.abc import Iterator
 from types import SimpleNamespace
 
-import pytest
 import redis as redis_client
 
 from app.redis_broker import RedisBroker
 from app.rooms.routes import join_retry_after
 from app.settings import Settings
-from tests.redis_server import RedisServer, redis_server
+from tests.redis_server import RedisServer
 
 CHANNELS = 20
-
-
-@pytest.fixture(scope="module")
-def redis(tmp_path_factory) -> Iterator[RedisServer]:
-    with redis_server(tmp_path_factory.mktemp("redis")) as server:
-        yield server
 
 
 def run(coroutine):
     return asyncio.run(asyncio.wait_for(coroutine, 60))
 
 
-def test_every_subscription_of_a_process_shares_one_connection(redis: RedisServer) -> None:
+def test_every_subscription_of_a_process_shares_one_connection(shared_redis: RedisServer) -> None:
     async def scenario() -> tuple[int, dict[str, bytes]]:
-        broker = RedisBroker(redis.url)
+        broker = RedisBroker(shared_redis.url)
         await broker.connect()
         got: dict[str, bytes] = {}
 
@@ -45,7 +37,7 @@ def test_every_subscription_of_a_process_shares_one_connection(redis: RedisServe
         ]
         await asyncio.gather(*(event.wait() for event in ready))
         # The broker's connections as Redis sees them (this check's own client excluded).
-        clients = redis_client.Redis.from_url(redis.url).client_list()
+        clients = redis_client.Redis.from_url(shared_redis.url).client_list()
         for i in range(CHANNELS):
             await broker.publish(f"room:R{i}:live", f"frame {i}".encode())
         await asyncio.gather(*listeners)
@@ -58,10 +50,10 @@ def test_every_subscription_of_a_process_shares_one_connection(redis: RedisServe
 
 
 def test_a_channel_listened_to_twice_and_left_once_still_delivers(
-    redis: RedisServer,
+    shared_redis: RedisServer,
 ) -> None:
     async def scenario() -> bytes:
-        broker = RedisBroker(redis.url)
+        broker = RedisBroker(shared_redis.url)
         await broker.connect()
         async with broker.subscribe("room:TWICE:live") as kept:
             async with broker.subscribe("room:TWICE:live"):
@@ -74,12 +66,12 @@ def test_a_channel_listened_to_twice_and_left_once_still_delivers(
     assert run(scenario()) == b"still here"
 
 
-def test_join_attempts_are_counted_across_processes(redis: RedisServer) -> None:
+def test_join_attempts_are_counted_across_processes(shared_redis: RedisServer) -> None:
     settings = Settings(room_join_burst=3, room_joins_per_minute=1)
 
     async def scenario() -> list[int | None]:
         # Two server processes: each its own broker (its own connections) on one Redis.
-        brokers = [RedisBroker(redis.url), RedisBroker(redis.url)]
+        brokers = [RedisBroker(shared_redis.url), RedisBroker(shared_redis.url)]
         apps = []
         for broker in brokers:
             await broker.connect()

@@ -15,15 +15,8 @@ from app.main import create_app
 from app.settings import Settings
 from tests.app.cnn_jobs import tiny_job
 from tests.app.json_api import error_text
-from tests.redis_server import redis_server
 
 WAIT = 30.0
-
-
-@pytest.fixture
-def redis(tmp_path):
-    with redis_server(tmp_path / "redis") as server:
-        yield server
 
 
 def submit(client, user: str) -> str:

@@ -13,7 +13,6 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
@@ -32,23 +31,8 @@ from app.redis_broker import RedisBroker
 from app.rooms.follow import CLOSE_ROOM_CLOSED
 from app.settings import Settings
 from tests.app.cnn_jobs import tiny_job
-from tests.redis_server import RedisServer, redis_server
 
 WAIT = 10.0  # seconds a test waits for something that should happen at once
-
-
-@pytest.fixture
-def redis(tmp_path) -> Iterator[RedisServer]:
-    """A redis-server of the test's own (it may kill it)."""
-    with redis_server(tmp_path / "redis") as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def shared_redis(tmp_path_factory) -> Iterator[RedisServer]:
-    """A redis-server for the module's tests that leave it running (each uses its own keys)."""
-    with redis_server(tmp_path_factory.mktemp("redis")) as server:
-        yield server
 
 
 def run(coroutine):

@@ -182,6 +182,7 @@ PRESENTED = {
     "backprop": ["#bp-diagram", "#bp-forward", "#bp-backward"],
     "convolution": ["#input-view canvas", "#kernels .kernel", "#maps canvas"],
     "rnn": ["#play", "#unrolled"],
+    "cnn": ["#train", "#race"],
 }
 
 # The labs whose drawings follow the theme: their Plotly charts on the page's background, their
