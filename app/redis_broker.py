@@ -20,7 +20,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from contextlib import asynccontextmanager
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 RETRY_SECONDS = 2.0
 # A command Redis does not answer within this is taken for Redis gone (a hung host, not a refusal).
 COMMAND_SECONDS = 2.0
+# Commands in flight at once per process; more wait for a free connection (up to COMMAND_SECONDS)
+# rather than fail: a class of 300 joining at once must not look like Redis going away.
+MAX_CONNECTIONS = 32
 UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 _AWAY = object()  # what a command returns when Redis did not answer (unlike None: no such key)
 # app.broker.throttled on Redis: KEYS[1] holds when the bucket is full again (Unix seconds).
@@ -143,8 +146,14 @@ class RedisBroker:
         self.url = url
         self.retry_seconds = retry_seconds
         # No retries inside redis-py: a refused command means "away" at once, not after backoff.
-        self._redis = Redis.from_url(
-            url, socket_connect_timeout=COMMAND_SECONDS, retry=Retry(NoBackoff(), 0)
+        self._redis = Redis.from_pool(  # the client owns the pool: closing it closes them all
+            BlockingConnectionPool.from_url(
+                url,
+                max_connections=MAX_CONNECTIONS,
+                timeout=COMMAND_SECONDS,
+                socket_connect_timeout=COMMAND_SECONDS,
+                retry=Retry(NoBackoff(), 0),
+            )
         )
         self._memory = MemoryBroker()
         self._channels = Channels(self._redis, self._went_away)

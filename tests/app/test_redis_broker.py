@@ -94,3 +94,18 @@ def test_join_attempts_are_counted_across_processes(shared_redis: RedisServer) -
     waits = run(scenario())
     assert waits[:3] == [None, None, None] and waits[4] is None
     assert 1 <= waits[3] <= 180
+
+
+def test_a_class_joining_at_once_waits_for_connections_and_redis_stays_shared(
+    shared_redis: RedisServer,
+) -> None:
+    async def scenario() -> bool:
+        broker = RedisBroker(shared_redis.url)
+        await broker.connect()
+        # Far more commands at once than the connection pool holds (a lecture hall's joins).
+        await asyncio.gather(*(broker.publish(f"burst-{i}", b"hello") for i in range(300)))
+        away = broker.away
+        await broker.close()
+        return away
+
+    assert run(scenario()) is False  # not taken for Redis going away: the rooms stay shared
