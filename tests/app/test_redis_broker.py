@@ -18,6 +18,20 @@ def run(coroutine):
     return asyncio.run(asyncio.wait_for(coroutine, 60))
 
 
+def with_broker(url: str, act):
+    """`act(broker)` on a connected broker of its own, closed afterwards; what it returned."""
+
+    async def scenario():
+        broker = RedisBroker(url)
+        await broker.connect()
+        try:
+            return await act(broker)
+        finally:
+            await broker.close()
+
+    return run(scenario())
+
+
 def test_every_subscription_of_a_process_shares_one_connection(shared_redis: RedisServer) -> None:
     async def scenario() -> tuple[int, dict[str, bytes]]:
         broker = RedisBroker(shared_redis.url)
@@ -52,18 +66,14 @@ def test_every_subscription_of_a_process_shares_one_connection(shared_redis: Red
 def test_a_channel_listened_to_twice_and_left_once_still_delivers(
     shared_redis: RedisServer,
 ) -> None:
-    async def scenario() -> bytes:
-        broker = RedisBroker(shared_redis.url)
-        await broker.connect()
+    async def listen_twice_leave_once(broker: RedisBroker) -> bytes:
         async with broker.subscribe("room:TWICE:live") as kept:
             async with broker.subscribe("room:TWICE:live"):
                 pass
             await broker.publish("room:TWICE:live", b"still here")
-            data = await anext(aiter(kept))
-        await broker.close()
-        return data
+            return await anext(aiter(kept))
 
-    assert run(scenario()) == b"still here"
+    assert with_broker(shared_redis.url, listen_twice_leave_once) == b"still here"
 
 
 def test_join_attempts_are_counted_across_processes(shared_redis: RedisServer) -> None:
@@ -99,13 +109,11 @@ def test_join_attempts_are_counted_across_processes(shared_redis: RedisServer) -
 def test_a_class_joining_at_once_waits_for_connections_and_redis_stays_shared(
     shared_redis: RedisServer,
 ) -> None:
-    async def scenario() -> bool:
-        broker = RedisBroker(shared_redis.url)
-        await broker.connect()
+    async def burst(broker: RedisBroker) -> bool:
         # Far more commands at once than the connection pool holds (a lecture hall's joins).
         await asyncio.gather(*(broker.publish(f"burst-{i}", b"hello") for i in range(300)))
-        away = broker.away
-        await broker.close()
-        return away
+        return broker.away
 
-    assert run(scenario()) is False  # not taken for Redis going away: the rooms stay shared
+    assert (
+        with_broker(shared_redis.url, burst) is False
+    )  # not taken for Redis going away: the rooms stay shared
