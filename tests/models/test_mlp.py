@@ -131,6 +131,14 @@ def _trainer(arch: Architecture) -> Trainer:
     return Trainer(arch.shape, GRID, NEURON_GRID, DOMAIN)
 
 
+def _run(trainer: Trainer, batch: Batch, xla: bool):
+    """The trainer's call on `batch`, XLA-compiled first if `xla`."""
+    if xla:
+        trainer.compile_xla(batch)
+        assert len(batch.k) in trainer.xla_ready
+    return trainer(batch)
+
+
 @pytest.mark.parametrize(
     "net",
     [
@@ -141,9 +149,11 @@ def _trainer(arch: Architecture) -> Trainer:
     ],
     ids=["tanh-4", "relu-3-2-l2", "logistic-l1", "sigmoid-5-5-5"],
 )
-def test_compiled_steps_equal_gradient_tape_sgd(net: dict) -> None:
+@pytest.mark.parametrize("xla", [False, True], ids=["plain", "xla"])
+def test_compiled_steps_equal_gradient_tape_sgd(net: dict, xla: bool) -> None:
+    """Both versions of a call: the plain graph, and XLA's (its small products fused, `dense`)."""
     k = 12
-    new, metrics, _ = _trainer(net["arch"])(_batch([net], k))
+    new, metrics, _ = _run(_trainer(net["arch"]), _batch([net], k), xla)
     got = net["arch"].unpad([p[0] for p in new])
     for a, b in zip(got, _reference(net, k), strict=True):
         np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
@@ -258,14 +268,14 @@ def _exact_batch(net: dict, k: int) -> Batch:
     return batch
 
 
-@pytest.mark.parametrize("unroll", [1, 4])
-def test_an_exact_unrolled_trace_equals_gradient_tape_sgd(unroll: int) -> None:
+@pytest.mark.parametrize(("unroll", "xla"), [(1, False), (4, False), (4, True)])
+def test_an_exact_unrolled_trace_equals_gradient_tape_sgd(unroll: int, xla: bool) -> None:
     """The max-speed trace: nothing padded, several steps a loop iteration, and a k that is not
-    a multiple of them."""
+    a multiple of them; compiled by XLA as a max-speed session runs it."""
     net = _net([3, 2], "relu", 7, lr=0.05, l2=0.01, features=("x1", "x2", "x1_sq"))
     arch = net["arch"]
     trainer = Trainer(arch.exact, GRID, NEURON_GRID, DOMAIN, unroll)
-    new, metrics, frames = trainer(_exact_batch(net, 10))
+    new, metrics, frames = _run(trainer, _exact_batch(net, 10), xla)
     for a, b in zip([p[0] for p in new], _reference(net, 10), strict=True):
         np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
     assert frames.shape == (1, GRID**2 + (3 + 2) * NEURON_GRID**2)
