@@ -26,7 +26,9 @@ log = logging.getLogger(__name__)
 # function and would warn about "excessive retracing" on every new shape.
 logging.getLogger("tensorflow").setLevel(logging.ERROR)
 COMPILE_AFTER_TICKS = 10
-EXACT_UNROLL = 2  # steps per loop iteration in an exact (max-speed) trace: 4 compiles 0.5 s longer for no gain
+EXACT_UNROLL = (
+    2  # steps per loop iteration in an exact (max-speed) trace: 4 compiles 0.5 s longer for no gain
+)
 
 _TRAINERS: OrderedDict[tuple[TraceShape, int, int, int], Trainer] = OrderedDict()
 
