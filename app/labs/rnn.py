@@ -43,6 +43,16 @@ FIGURE_BYTES_PER_SECOND = 500_000  # bigger figures come less often,
 FIGURE_SHARE = 0.25  # and so do slow ones: at most this share of the session's time
 SAMPLE_SECONDS = 3.0  # text: a new sample this often
 COMPILE_AFTER_FRAMES = 10  # a glance at a shape is not worth an XLA build
+# Under load the server keeps every student's frames coming and trains fewer RNN steps: an LSTM's
+# frame at 10 steps is ~18 ms of a core, so three such students fill two cores and a class's cheap
+# sessions (an MLP student's costs ~2 % of a core) would wait behind them. At each reading of the
+# machine's CPU (`CpuLoad`), a session cuts its share of its chosen speed by `SHARE_CUT` when the
+# CPUs are over `BUSY_CPU` or its own frames came late (started more than `LATE_FRAME_SECONDS` after
+# the one before), and grows it back by `SHARE_GROWTH` otherwise.
+BUSY_CPU = 0.85
+LATE_FRAME_SECONDS = 1 / 32
+LATE_FRAMES = 0.1  # of a reading's frames, late ones that count as the session's frames being late
+SHARE_CUT, SHARE_GROWTH = 0.7, 1.2
 MEMORY_SECONDS_PER_FRAME = 0.015  # of a training frame, spent on the memory curve
 MEMORY_MAX_CHUNK = 50
 DELAY_TASKS = ("recall", "parity")  # first_bit's delay is the length
@@ -76,6 +86,7 @@ class RnnSession(LiveSession):
 
     def __init__(self, runtime, config: RnnConfig | None = None):
         self.compiler = runtime.compiler  # the runtime's background pool for XLA builds
+        self.cpu_load = runtime.cpu_load  # what it yields to when the machine is busy
         # The network, built (off the event loop) by the first call after a restart.
         self.stack: rnn.Stack | None = None
         self.curve: rnn.MemoryCurve | None = None
@@ -86,6 +97,10 @@ class RnnSession(LiveSession):
         self.figure_seconds = 0.0  # what the figures of the last call with them took
         self.step_seconds = 0.0  # a training step's time, measured on calls without figures
         self.frames_uncompiled = 0
+        self.share = 1.0  # of the chosen speed the server trains now (`BUSY_CPU`)
+        self.last_training = -math.inf  # when the last training frame's call started
+        self.frames_paced = self.frames_late = 0  # since the last CPU reading
+        self.cpu_version = 0  # the last CPU reading the share was adjusted for
         super().__init__(runtime, config)
 
     @property
@@ -140,17 +155,42 @@ class RnnSession(LiveSession):
 
     # -- frames ----------------------------------------------------------------------------
     def steps_per_frame(self) -> int:
-        """The chosen speed, at most what `WORK_PER_FRAME` allows for this network."""
+        """The chosen speed times the session's `share`, at most what `WORK_PER_FRAME` allows
+        for this network."""
         shape = self.shape
         per_step = shape.work_per_step() + shape.models * shape.length * OVERHEAD_PER_STEP
-        return max(1, min(self.config.speed, WORK_PER_FRAME // per_step))
+        speed = math.floor(self.config.speed * self.share)
+        return max(1, min(speed, WORK_PER_FRAME // per_step))
+
+    def play(self) -> None:
+        self.last_training = -math.inf  # the pause before is not a late frame
+        super().play()
+
+    def _pace(self, started: float) -> None:
+        """Counts whether this training frame started late; at a new CPU reading, adjusts `share`."""
+        gap, self.last_training = started - self.last_training, started
+        if gap == math.inf:  # the first since play: nothing to judge
+            return
+        self.frames_paced += 1
+        self.frames_late += gap > LATE_FRAME_SECONDS
+        cpu = self.cpu_load
+        busy = cpu.sample()
+        if cpu.version == self.cpu_version:
+            return
+        self.cpu_version = cpu.version
+        late = self.frames_late > LATE_FRAMES * self.frames_paced
+        self.frames_paced = self.frames_late = 0
+        share = SHARE_CUT * self.share if late or busy > BUSY_CPU else SHARE_GROWTH * self.share
+        self.share = min(1.0, max(share, 1 / self.config.speed))
 
     async def train_frame(self, pool) -> None:
         """One call in `pool`: `speed` steps when training, none for a frame of the current
         weights; figures when due (always when not playing)."""
         training = self.take_frame()
-        steps = self.steps_per_frame() if training else 0
         now = time.monotonic()
+        if training and self.running:
+            self._pace(now)
+        steps = self.steps_per_frame() if training else 0
         figures, sample = self._figures_due(now)
         curve = self.curve if training and self.curve is not None and not self.curve.done else None
         # The curve gets as many steps as fit its share of the frame, at its measured pace.

@@ -16,6 +16,7 @@ from app.broker import Broker, MemoryBroker, make_broker
 from app.jobs import make_jobs
 from app.labs import all_labs
 from app.live.channel import ServerFull
+from app.live.cpu_load import CpuLoad
 from app.live.session import LiveSession
 from app.live.solo import SoloRunner
 from app.live.stacked import StackedRunner
@@ -50,6 +51,7 @@ class LiveRuntime:
         self.sessions: set[LiveSession] = set()
         self.pool: ThreadPoolExecutor | None = None  # TensorFlow calls, off the event loop
         self.compiler: BackgroundPool | None = None  # traces and XLA builds, in the background
+        self.cpu_load = CpuLoad()  # what costly sessions yield to (`app/live/cpu_load.py`)
         self.solo = SoloRunner(self)
         self.stacked = StackedRunner(self)
         self.runners = {SoloRunner: self.solo, StackedRunner: self.stacked}

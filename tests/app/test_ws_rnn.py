@@ -70,7 +70,9 @@ def test_play_streams_steps_and_figures_and_pause_stops(sock: Socket) -> None:
     frames = [sock.until(lambda m: m["type"] == "frame" and m["step"] > 0) for _ in range(12)]
     steps = [f["step"] for f in frames]
     assert steps == sorted(steps) and len(set(steps)) == len(steps)
-    assert all(f["steps_per_frame"] == 10 and f["step"] % 10 == 0 for f in frames)
+    # The chosen 10 a frame; fewer when the machine is busy (`test_cpu_share.py`), never none.
+    assert frames[0]["steps_per_frame"] == 10
+    assert all(1 <= f["steps_per_frame"] <= 10 for f in frames)
     assert any(f["figures"] for f in frames)
     assert all(f["frame_bytes"] == 0 and f["val_loss"] is None for f in frames if not f["figures"])
     sock.send({"type": "pause"})

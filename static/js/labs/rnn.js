@@ -199,6 +199,10 @@ class RnnLab extends LiveLab {
 
   draw(frame, bytes) {
     $("step-count").textContent = frame.step.toLocaleString("en");
+    // Under load (or for a large network) the server trains fewer steps than asked, frames still smooth.
+    const fewer = frame.running && frame.steps_per_frame < this.state.speed;
+    $("speed-note").hidden = !fewer;
+    if (fewer) $("speed-note").textContent = `Now ${frame.steps_per_frame} a frame: the server is busy or the network large.`;
     $("train-loss").textContent = frame.diverged ? "diverged" : fmt(frame.loss);
     if (frame.figures) {
       $("val-loss").textContent = fmt(frame.val_loss);

@@ -1,0 +1,84 @@
+"""A costly lab yields to a busy machine: the CPU reading, and an RNN session's share of its
+chosen speed (fewer steps a frame, never fewer frames)."""
+
+import os
+import time
+
+import pytest
+
+from app.labs.rnn import LATE_FRAME_SECONDS, SHARE_CUT, RnnSession
+from app.live.cpu_load import SAMPLE_SECONDS, CpuLoad
+from app.live.runtime import LiveRuntime
+from app.settings import Settings
+
+FRAME = 1 / 40
+
+
+class Readings:
+    """Stands in for the machine's CPU: each `sample()` is a new reading of `busy`."""
+
+    def __init__(self, busy: float):
+        self.busy, self.version = busy, 0
+
+    def sample(self) -> float:
+        self.version += 1
+        return self.busy
+
+
+@pytest.fixture
+def session() -> RnnSession:
+    s = RnnSession(LiveRuntime(Settings(use_xla=False)))
+    s.configure({"speed": 10})
+    s.running = True
+    return s
+
+
+def frames(session: RnnSession, n: int, gap: float = FRAME, start: float = 100.0) -> float:
+    """`n` training frames `gap` apart, as the session's calls would start them."""
+    for i in range(n):
+        session._pace(start + i * gap)
+    return start + n * gap
+
+
+def test_a_busy_machine_cuts_the_steps_a_frame_and_an_idle_one_gives_them_back(session) -> None:
+    assert session.steps_per_frame() == 10
+    session.cpu_load = Readings(busy=0.97)
+    frames(session, 2)
+    assert session.share == pytest.approx(SHARE_CUT)  # the first frame since play is not judged
+    assert session.steps_per_frame() == 7
+    frames(session, 20, start=200.0)
+    assert session.steps_per_frame() == 1  # never none: the student still sees training
+    session.cpu_load = Readings(busy=0.3)
+    frames(session, 30, start=300.0)
+    assert session.share == 1.0 and session.steps_per_frame() == 10
+
+
+def test_late_frames_cut_the_share_on_an_idle_machine(session) -> None:
+    session.cpu_load = Readings(busy=0.1)
+    frames(session, 2, gap=2 * LATE_FRAME_SECONDS)
+    assert session.share == pytest.approx(SHARE_CUT)
+
+
+def test_a_pause_before_play_is_not_a_late_frame(session) -> None:
+    session.cpu_load = Readings(busy=0.1)
+    session._pace(100.0)
+    session.running = False
+    session.play()
+    session._pace(160.0)  # a minute later
+    assert session.share == 1.0
+
+
+def test_the_reading_is_the_machines_busy_share_and_is_read_at_most_every_sample() -> None:
+    load = CpuLoad()
+    load.sample()
+    assert load.version == 0  # too soon for a reading
+
+    def spin(until: float) -> None:
+        while time.monotonic() < until:
+            pass
+
+    until = time.monotonic() + SAMPLE_SECONDS * 1.5
+    spin(until)
+    busy = load.sample()
+    assert load.version == 1
+    assert 0.5 / (os.cpu_count() or 1) < busy <= 1.0  # at least this one core was busy
