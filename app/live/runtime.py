@@ -50,6 +50,9 @@ class LiveRuntime:
         self.settings = settings
         self.sessions: set[LiveSession] = set()
         self.pool: ThreadPoolExecutor | None = None  # TensorFlow calls, off the event loop
+        # The stacked runner's calls have threads of their own: a class's MLP ticks never queue
+        # behind the solo sessions' calls (an RNN frame is ~18 ms of a core).
+        self.stacked_pool: ThreadPoolExecutor | None = None
         self.compiler: BackgroundPool | None = None  # traces and XLA builds, in the background
         self.cpu_load = CpuLoad()  # what costly sessions yield to (`app/live/cpu_load.py`)
         self.solo = SoloRunner(self)
@@ -63,6 +66,9 @@ class LiveRuntime:
     @asynccontextmanager
     async def lifespan(self, app):
         self.pool = ThreadPoolExecutor(self.settings.tf_threads, thread_name_prefix="tf")
+        self.stacked_pool = ThreadPoolExecutor(
+            self.settings.tf_threads, thread_name_prefix="tf_stacked"
+        )
         self.compiler = BackgroundPool(1, "xla")
         self.broker = await make_broker(self.settings)
         self.jobs.start()
@@ -85,6 +91,7 @@ class LiveRuntime:
             # A compile in progress finishes (it cannot be interrupted); queued ones are dropped.
             self.compiler.shutdown(wait=True, cancel_futures=True)
             self.pool.shutdown(wait=True, cancel_futures=True)
+            self.stacked_pool.shutdown(wait=True, cancel_futures=True)
             await self.broker.close()
 
     @property

@@ -7,6 +7,7 @@ session also makes its own frames (`train_frame`); a stacked one tells its group
 """
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import ClassVar
@@ -55,6 +56,7 @@ class LiveSession(Outbox):
         self.closed = False
         self.last_input = time.monotonic()  # when the client last sent a message
         self.wake = asyncio.Event()  # set while there is work; the solo runner waits on it
+        self.hurry = asyncio.Event()  # a new config: its frame need not wait out the frame's pace
         self.load_data()
 
     # -- the lab's hooks -------------------------------------------------------------------
@@ -128,6 +130,7 @@ class LiveSession(Outbox):
         old, self.config = self.config, config
         changed = {k for k in type(config).model_fields if getattr(old, k) != getattr(config, k)}
         self.version += 1
+        self.hurry.set()
         if changed & self.data_fields:
             self.load_data()
         self.reconfigure(old, changed)
@@ -240,11 +243,18 @@ class LiveSession(Outbox):
         self.send(self.data_message())
 
 
-async def paced(frame_rate: float) -> AsyncIterator[None]:
-    """Yields at most `frame_rate` times a second, for a loop whose body makes one frame."""
+async def paced(frame_rate: float, hurry: asyncio.Event | None = None) -> AsyncIterator[None]:
+    """Yields at most `frame_rate` times a second, for a loop whose body makes one frame; or
+    sooner once `hurry` is set (a student's new setting: its frame waits for nothing else)."""
     loop = asyncio.get_running_loop()
     period = 1.0 / frame_rate
     while True:
         started = loop.time()
         yield
-        await asyncio.sleep(max(0.0, period - (loop.time() - started)))
+        wait = max(0.0, period - (loop.time() - started))
+        if hurry is None:
+            await asyncio.sleep(wait)
+            continue
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(hurry.wait(), wait)
+        hurry.clear()

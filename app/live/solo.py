@@ -37,7 +37,7 @@ class SoloRunner:
                 await task
 
     async def _run(self, session: LiveSession) -> None:
-        async for _ in paced(self.runtime.settings.frame_rate):
+        async for _ in paced(self.runtime.settings.frame_rate, session.hurry):
             await session.wake.wait()
             if session.has_work:  # a pause may have come since the wake-up
                 try:

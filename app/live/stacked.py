@@ -212,7 +212,7 @@ class StackedRunner:
             prepared = group.prepare()
             if prepared is not None:
                 batch, jobs = prepared
-                call = loop.run_in_executor(self.runtime.pool, _call, group, batch, jobs)
+                call = loop.run_in_executor(self.runtime.stacked_pool, _call, group, batch, jobs)
                 work.append((group, batch, call))
         for group, batch, call in work:
             try:

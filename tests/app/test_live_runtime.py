@@ -14,6 +14,7 @@ from app.labs.neurons import NeuronSession
 from app.live.channel import ServerFull
 from app.live.group import MAX_SPEED_CALL_SECONDS, Group, StepBudget
 from app.live.runtime import BackgroundPool, LiveRuntime
+from app.live.session import paced
 from app.main import create_app
 from app.protocol.mlp import MlpConfig
 from app.settings import Settings
@@ -88,12 +89,12 @@ def test_big_networks_get_fewer_steps_per_frame_than_asked() -> None:
 def test_the_lifespan_owns_the_thread_pools() -> None:
     app = create_app(Settings(use_xla=False))
     live = app.state.live
-    assert live.pool is None and live.compiler is None  # nothing runs before the app starts
+    assert live.pool is live.stacked_pool is live.compiler is None  # nothing before the app starts
     threads = set(threading.enumerate())
     with TestClient(app) as c, c.websocket_connect("/ws/neurons") as ws:
         ws.receive_text()
-        pools = live.pool, live.compiler
-        assert [p.submit(lambda: 1).result() for p in pools] == [1, 1]
+        pools = live.pool, live.stacked_pool, live.compiler
+        assert [p.submit(lambda: 1).result() for p in pools] == [1, 1, 1]
     for pool in pools:  # shut down with the app: nothing more is taken
         with pytest.raises(RuntimeError, match="shutdown"):
             pool.submit(lambda: 1)
@@ -153,7 +154,7 @@ def test_a_never_traced_shape_trains_in_a_wider_ready_one_then_moves_to_its_own(
     live = LiveRuntime(Settings(use_xla=False))
     runner = live.stacked
     # The pools without the lifespan's start-up warm-ups: only this test's work is queued.
-    live.pool, live.compiler = ThreadPoolExecutor(1), BackgroundPool(1, "xla")
+    live.stacked_pool, live.compiler = ThreadPoolExecutor(1), BackgroundPool(1, "xla")
     wide = Architecture(2, (20, 20, 20, 20, 20), "tanh", 10).shape
     stand_in = runner._trainer(wide)
     if not stand_in.traced:  # traced once a process
@@ -176,7 +177,7 @@ def test_a_never_traced_shape_trains_in_a_wider_ready_one_then_moves_to_its_own(
     try:
         asyncio.run(run())
     finally:
-        live.pool.shutdown()
+        live.stacked_pool.shutdown()
         live.compiler.shutdown()
 
 
@@ -199,3 +200,23 @@ def test_max_speed_with_nothing_ready_trains_padded_while_its_exact_trace_compil
     finally:
         live.compiler.shutdown(wait=False, cancel_futures=True)
         hold.set()
+
+
+def test_a_new_setting_hurries_the_next_frame_without_a_second_one_early() -> None:
+    """A solo session's pace (`paced`): a config message's frame waits for nothing; the one
+    after it keeps the pace again."""
+
+    async def run() -> list[float]:
+        hurry = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        times = []
+        async for _ in paced(0.5, hurry):  # a frame every 2 s
+            times.append(loop.time())
+            if len(times) == 1:
+                loop.call_later(0.05, hurry.set)
+            if len(times) == 3:
+                return times
+
+    first, hurried, paced_again = asyncio.run(run())
+    assert hurried - first < 1.0
+    assert paced_again - hurried >= 1.9
