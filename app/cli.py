@@ -82,7 +82,7 @@ def _serve_workers(settings: Settings, args: argparse.Namespace) -> None:
 
     from uvicorn.supervisors import multiprocess
 
-    from app.shutdown import GracefulWorker
+    from app.shutdown import GracefulWorker, RecyclingSupervisor
 
     # The workers build their settings and logging from the environment, as the first process did.
     os.environ.update(
@@ -96,9 +96,13 @@ def _serve_workers(settings: Settings, args: argparse.Namespace) -> None:
     # The supervisor makes (and remakes, when one dies) its workers with its module's `Process`.
     multiprocess.Process = GracefulWorker
     logging.getLogger("uvicorn.error").info(
-        "serving on http://%s:%d with %d workers", settings.host, settings.port, args.workers
+        "serving on http://%s:%d with %d workers%s",
+        settings.host,
+        settings.port,
+        args.workers,
+        f", each replaced past {settings.recycle_rss_mib} MiB" if settings.recycle_rss_mib else "",
     )
-    multiprocess.Multiprocess(config, sockets=[]).run()
+    RecyclingSupervisor(config, settings.recycle_rss_mib).run()
 
 
 def worker_app():

@@ -48,6 +48,13 @@ class Settings(BaseSettings):
     max_group_size: int = Field(64, ge=1, le=1024)
     # Compiled trainers kept (one per architecture); older ones are dropped so memory stays flat.
     max_traces: int = Field(24, ge=2, le=1000)
+    # `serve --workers N`: a worker whose resident memory passes this many MiB is replaced (0:
+    # never). Its replacement starts first; then it takes no new connections and exits once its
+    # open sockets have closed, or after `recycle_drain_seconds` (closing them with 1001: pages
+    # reconnect to another worker). TensorFlow keeps some memory of every graph it traced
+    # (tensorflow#124972), which only a new process returns.
+    recycle_rss_mib: int = Field(0, ge=0)
+    recycle_drain_seconds: float = Field(600.0, ge=0)
     # Start new architectures on a plain trace and swap in the XLA-compiled step once it is built.
     use_xla: bool = True
     # Queue every lab's traces and compiles at start-up so a class never waits for them; off, each

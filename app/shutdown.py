@@ -10,18 +10,27 @@ flight finish and runs the lifespan's end (jobs in flight stopped and marked sto
 `serve --workers N` runs uvicorn's supervisor with `GracefulWorker` processes: each serves with
 `GracefulServer` on a listening socket of its own, bound with SO_REUSEPORT, so the kernel spreads
 new connections over the workers by their address hash rather than whichever process wakes first
-on one shared queue.
+on one shared queue. With `PLAYGROUND_RECYCLE_RSS_MIB`, `RecyclingSupervisor` replaces a worker whose memory grew past it:
+the new one first, then the old one drains.
 """
 
 import asyncio
 import contextlib
+import logging
+import os
 import signal
 import socket
 import sys
+import time
 
+import psutil
 import uvicorn
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from uvicorn.supervisors.multiprocess import Process
+from uvicorn.supervisors.multiprocess import Multiprocess, Process
+
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
 
 CLOSE_GOING_AWAY = 1001
 # How long the sockets' handlers get to notice the close and end before uvicorn goes on.
@@ -93,11 +102,19 @@ class TrackSockets:
 
 class GracefulServer(uvicorn.Server):
     """uvicorn's server, closing the app's sockets with 1001 before it stops: `sockets`, or when
-    none are given (an app uvicorn builds from its factory), the loaded app's `state.sockets`."""
+    none are given (an app uvicorn builds from its factory), the loaded app's `state.sockets`.
 
-    def __init__(self, config: uvicorn.Config, sockets: OpenSockets | None = None):
+    SIGUSR1 (from `RecyclingSupervisor`) drains it: it stops accepting (its SO_REUSEPORT siblings
+    take the new connections) and stops once its open sockets have closed, or `drain_seconds` on.
+    """
+
+    def __init__(
+        self, config: uvicorn.Config, sockets: OpenSockets | None = None, drain_seconds: float = 0
+    ):
         super().__init__(config)
         self._sockets = sockets
+        self.drain_seconds = drain_seconds
+        self.draining_since: float | None = None
 
     @property
     def sockets(self) -> OpenSockets:
@@ -112,7 +129,28 @@ class GracefulServer(uvicorn.Server):
         # uvicorn re-raises the signal it stopped on once it is done: a SIGTERM it has handled is
         # a clean stop, so the exit status says 0 rather than "killed".
         signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+        signal.signal(signal.SIGUSR1, lambda signum, frame: self._drain())
         super().run(sockets)
+
+    def _drain(self) -> None:
+        if self.draining_since is None:
+            self.draining_since = time.monotonic()
+            log.info(
+                "draining for a new worker: no new connections; stopping once its %d open "
+                "sockets have closed (at most %.0f s)",
+                len(self.sockets),
+                self.drain_seconds,
+            )
+
+    async def on_tick(self, counter: int) -> bool:
+        if await super().on_tick(counter):
+            return True
+        if self.draining_since is None:
+            return False
+        for listener in self.servers:
+            listener.close()
+        drained = time.monotonic() - self.draining_since >= self.drain_seconds
+        return drained or len(self.sockets) == 0
 
     async def shutdown(self, sockets=None) -> None:
         await self.sockets.close_all()
@@ -125,8 +163,9 @@ class GracefulWorker(Process):
 
     @property
     def server(self) -> uvicorn.Server:
-        if self._server is None:
-            self._server = GracefulServer(self.config)
+        if self._server is None:  # in the worker: its settings come from the environment
+            drain = Settings().recycle_drain_seconds
+            self._server = GracefulServer(self.config, drain_seconds=drain)
         return self._server
 
     def target(self, sockets=None) -> None:  # runs in the worker process
@@ -143,3 +182,63 @@ def reuse_port_socket(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind(address)
     return sock
+
+
+# How long a replacement worker may take to start (TensorFlow's import, the app's start-up).
+WORKER_START_SECONDS = 300
+
+
+class RecyclingSupervisor(Multiprocess):
+    """uvicorn's supervisor, also replacing a worker whose resident memory passed `max_rss_mib`,
+    one at a time: its replacement starts and is ready first, then the old one drains (SIGUSR1,
+    `GracefulServer`), so the class is never without a listening worker."""
+
+    def __init__(self, config: uvicorn.Config, max_rss_mib: int):
+        super().__init__(config, sockets=[])  # each `GracefulWorker` binds its own
+        self.max_rss_mib = max_rss_mib
+        self.draining: list[GracefulWorker] = []
+
+    def keep_subprocess_alive(self) -> None:
+        super().keep_subprocess_alive()
+        for old in [p for p in self.draining if not p.process.is_alive()]:
+            old.join()
+            self.draining.remove(old)
+        if not self.max_rss_mib or self.draining or self.should_exit.is_set():
+            return
+        over = [(_memory(w.pid), i) for i, w in enumerate(self.processes)]
+        over = [(started, rss, i) for (started, rss), i in over if rss > self.max_rss_mib]
+        if over:
+            _, rss, index = min(over)  # the oldest first: a new worker is never replaced before it
+            log.info("worker [%s] holds %.0f MiB: replacing it", self.processes[index].pid, rss)
+            self._replace(index)
+
+    def _replace(self, index: int) -> None:
+        old, new = self.processes[index], GracefulWorker(self.config, self.sockets)
+        new.start()
+        if not new.wait_until_ready(WORKER_START_SECONDS, self.should_exit):
+            new.kill()
+            new.join()
+            log.error("the new worker [%s] did not start: keeping [%s]", new.pid, old.pid)
+            return
+        self.processes[index] = new
+        os.kill(old.pid, signal.SIGUSR1)
+        self.draining.append(old)
+
+    def terminate_all(self) -> None:
+        super().terminate_all()
+        for old in self.draining:
+            old.terminate()
+
+    def join_all(self) -> None:
+        super().join_all()
+        for old in self.draining:
+            old.join()
+
+
+def _memory(pid: int | None) -> tuple[float, float]:
+    """A process's start time and resident MiB; (0, 0) once it is gone."""
+    try:
+        process = psutil.Process(pid)
+        return process.create_time(), process.memory_info().rss / 2**20
+    except (psutil.NoSuchProcess, psutil.ZombieProcess, TypeError):
+        return 0.0, 0.0

@@ -24,7 +24,15 @@ def free_port() -> int:
 def workers(server: psutil.Process) -> list[psutil.Process]:
     """The server processes of `playground serve --workers N` (its supervisor's children, without
     multiprocessing's resource tracker)."""
-    return [p for p in server.children() if "spawn_main" in " ".join(p.cmdline())]
+    return [p for p in server.children() if "spawn_main" in " ".join(_cmdline(p))]
+
+
+def _cmdline(process: psutil.Process) -> list[str]:
+    # A worker that just exited is a zombie until the supervisor reaps it: not a server.
+    try:
+        return process.cmdline()
+    except (psutil.ZombieProcess, psutil.NoSuchProcess):
+        return []
 
 
 def accepted(worker: psutil.Process, port: int) -> int:
