@@ -48,6 +48,8 @@ def test_play_scrub_and_switch_the_cell(live_server: str, page: Page, screenshot
     page.get_by_role("button", name="Pause").click()
     expect(page.get_by_role("button", name="Play")).to_be_visible()
     assert shown_number(page, "#train-loss") < shown_number(page, "#val-loss") * 10
+    # The steps the server trained a frame: the chosen 10, or fewer "of 10" on a busy machine.
+    expect(page.locator("#steps-per-frame")).to_have_text(re.compile(r"^(10|[1-9] of 10)$"))
     page.wait_for_function("document.getElementById('loss-chart').data[0].x.length >= 2")
 
     # The time scrubber picks the step the cells, the heatmap and the link show.

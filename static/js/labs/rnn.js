@@ -199,10 +199,11 @@ class RnnLab extends LiveLab {
 
   draw(frame, bytes) {
     $("step-count").textContent = frame.step.toLocaleString("en");
-    // Under load (or for a large network) the server trains fewer steps than asked, frames still smooth.
-    const fewer = frame.running && frame.steps_per_frame < this.state.speed;
-    $("speed-note").hidden = !fewer;
-    if (fewer) $("speed-note").textContent = `Now ${frame.steps_per_frame} a frame: the server is busy or the network large.`;
+    // Under load (or for a large network) the server trains fewer steps than chosen; frames keep coming.
+    if (frame.running) {
+      const n = frame.steps_per_frame;
+      $("steps-per-frame").textContent = n < this.state.speed ? `${n} of ${this.state.speed}` : `${n}`;
+    }
     $("train-loss").textContent = frame.diverged ? "diverged" : fmt(frame.loss);
     if (frame.figures) {
       $("val-loss").textContent = fmt(frame.val_loss);
