@@ -47,10 +47,10 @@ COMPILE_AFTER_FRAMES = 10  # a glance at a shape is not worth an XLA build
 # frame at 10 steps is ~18 ms of a core, so three such students fill two cores and a class's cheap
 # sessions (an MLP student's costs ~2 % of a core) would wait behind them. At each reading of the
 # machine's CPU (`CpuLoad`), a session cuts its share of its chosen speed by `SHARE_CUT` when the
-# CPUs are over `BUSY_CPU` or its own frames came late (started more than `LATE_FRAME_SECONDS` after
-# the one before), and grows it back by `SHARE_GROWTH` otherwise.
+# CPUs are over `BUSY_CPU` or its own frames came late (started more than `LATE_FRAME` frame periods
+# after the one before), and grows it back by `SHARE_GROWTH` otherwise.
 BUSY_CPU = 0.85
-LATE_FRAME_SECONDS = 1 / 32
+LATE_FRAME = 1.25
 LATE_FRAMES = 0.1  # of a reading's frames, late ones that count as the session's frames being late
 SHARE_CUT, SHARE_GROWTH = 0.7, 1.2
 MEMORY_SECONDS_PER_FRAME = 0.015  # of a training frame, spent on the memory curve
@@ -172,7 +172,7 @@ class RnnSession(LiveSession):
         if gap == math.inf:  # the first since play: nothing to judge
             return
         self.frames_paced += 1
-        self.frames_late += gap > LATE_FRAME_SECONDS
+        self.frames_late += gap > LATE_FRAME / self.settings.frame_rate
         cpu = self.cpu_load
         busy = cpu.sample()
         if cpu.version == self.cpu_version:

@@ -6,12 +6,12 @@ import time
 
 import pytest
 
-from app.labs.rnn import LATE_FRAME_SECONDS, SHARE_CUT, RnnSession
+from app.labs.rnn import LATE_FRAME, SHARE_CUT, RnnSession
 from app.live.cpu_load import SAMPLE_SECONDS, CpuLoad
 from app.live.runtime import LiveRuntime
 from app.settings import Settings
 
-FRAME = 1 / 40
+FRAME = 1 / Settings().frame_rate
 
 
 class Readings:
@@ -55,7 +55,7 @@ def test_a_busy_machine_cuts_the_steps_a_frame_and_an_idle_one_gives_them_back(s
 
 def test_late_frames_cut_the_share_on_an_idle_machine(session) -> None:
     session.cpu_load = Readings(busy=0.1)
-    frames(session, 2, gap=2 * LATE_FRAME_SECONDS)
+    frames(session, 2, gap=2 * LATE_FRAME * FRAME)
     assert session.share == pytest.approx(SHARE_CUT)
 
 
