@@ -190,12 +190,14 @@ WORKER_START_SECONDS = 300
 
 class RecyclingSupervisor(Multiprocess):
     """uvicorn's supervisor, also replacing a worker whose resident memory passed `max_rss_mib`,
-    one at a time: its replacement starts and is ready first, then the old one drains (SIGUSR1,
-    `GracefulServer`), so the class is never without a listening worker."""
+    oldest first, one at a time: its replacement starts and is ready first, then the old one
+    drains (SIGUSR1, `GracefulServer`), so the class is never without a listening worker. The
+    supervisor's loop never waits on a start: signals (SIGTERM) are handled meanwhile."""
 
     def __init__(self, config: uvicorn.Config, max_rss_mib: int):
         super().__init__(config, sockets=[])  # each `GracefulWorker` binds its own
         self.max_rss_mib = max_rss_mib
+        self.starting: tuple[int, GracefulWorker, float] | None = None  # slot, worker, deadline
         self.draining: list[GracefulWorker] = []
 
     def keep_subprocess_alive(self) -> None:
@@ -203,36 +205,47 @@ class RecyclingSupervisor(Multiprocess):
         for old in [p for p in self.draining if not p.process.is_alive()]:
             old.join()
             self.draining.remove(old)
-        if not self.max_rss_mib or self.draining or self.should_exit.is_set():
+        if self.should_exit.is_set():
             return
-        over = [(_memory(w.pid), i) for i, w in enumerate(self.processes)]
-        over = [(started, rss, i) for (started, rss), i in over if rss > self.max_rss_mib]
-        if over:
-            _, rss, index = min(over)  # the oldest first: a new worker is never replaced before it
-            log.info("worker [%s] holds %.0f MiB: replacing it", self.processes[index].pid, rss)
-            self._replace(index)
+        if self.starting is not None:
+            self._promote()
+        elif self.max_rss_mib and not self.draining:
+            over = [(_memory(w.pid), i) for i, w in enumerate(self.processes)]
+            over = [(started, rss, i) for (started, rss), i in over if rss > self.max_rss_mib]
+            if over:
+                _, rss, index = min(over)  # the oldest: a new worker never goes before it
+                log.info("worker [%s] holds %.0f MiB: replacing it", self.processes[index].pid, rss)
+                new = GracefulWorker(self.config, self.sockets)
+                new.start()
+                self.starting = (index, new, time.monotonic() + WORKER_START_SECONDS)
 
-    def _replace(self, index: int) -> None:
-        old, new = self.processes[index], GracefulWorker(self.config, self.sockets)
-        new.start()
-        if not new.wait_until_ready(WORKER_START_SECONDS, self.should_exit):
+    def _promote(self) -> None:
+        """Puts the starting worker in its slot once it serves; the old one then drains."""
+        index, new, deadline = self.starting
+        if new.is_ready(timeout=0.1):
+            old, self.processes[index] = self.processes[index], new
+            os.kill(old.pid, signal.SIGUSR1)
+            self.draining.append(old)
+            self.starting = None
+        elif not new.process.is_alive() or time.monotonic() > deadline:
             new.kill()
             new.join()
-            log.error("the new worker [%s] did not start: keeping [%s]", new.pid, old.pid)
-            return
-        self.processes[index] = new
-        os.kill(old.pid, signal.SIGUSR1)
-        self.draining.append(old)
+            log.error("the new worker [%s] did not start: keeping the old one", new.pid)
+            self.starting = None
 
     def terminate_all(self) -> None:
         super().terminate_all()
-        for old in self.draining:
-            old.terminate()
+        for worker in self._extra():
+            worker.terminate()
 
     def join_all(self) -> None:
         super().join_all()
-        for old in self.draining:
-            old.join()
+        for worker in self._extra():
+            worker.join()
+
+    def _extra(self) -> list[GracefulWorker]:
+        """Workers outside the slots: the one starting and those draining."""
+        return self.draining + ([self.starting[1]] if self.starting else [])
 
 
 def _memory(pid: int | None) -> tuple[float, float]:
