@@ -130,7 +130,10 @@ class GracefulServer(uvicorn.Server):
         # a clean stop, so the exit status says 0 rather than "killed".
         signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
         signal.signal(signal.SIGUSR1, lambda signum, frame: self._drain())
-        super().run(sockets)
+        # Ctrl-C likewise: uvicorn re-raises it as KeyboardInterrupt once it has stopped cleanly,
+        # which would end a clean stop with a traceback.
+        with contextlib.suppress(KeyboardInterrupt):
+            super().run(sockets)
 
     def _drain(self) -> None:
         if self.draining_since is None:

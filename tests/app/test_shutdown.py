@@ -101,3 +101,18 @@ def test_sigterm_closes_sockets_with_1001_stops_jobs_and_exits_0(server) -> None
     named = {(e.get("event"), e.get("state") or e.get("lab")) for e in events}
     assert ("session_open", LAB) in named and ("session_close", LAB) in named
     assert ("job_state", "running") in named and ("job_state", "stopped") in named
+
+
+def test_ctrl_c_stops_the_server_as_cleanly_and_quietly(server) -> None:
+    """SIGINT (Ctrl-C in `make run`'s terminal): sockets closed with 1001, exit 0, no traceback."""
+    process, base = server
+
+    async def scenario() -> int:
+        async with connect(f"ws://{base}/ws/{LAB}") as live:
+            await live.recv()
+            process.send_signal(signal.SIGINT)
+            return await _closed_code(live)
+
+    assert asyncio.run(scenario()) == 1001
+    assert process.wait(timeout=120) == 0
+    assert "Traceback" not in process.stderr.read()
