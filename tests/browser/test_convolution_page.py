@@ -132,6 +132,8 @@ def test_pipeline_pooling_and_activation_respond(page, live_server, screenshot) 
         "[...document.querySelectorAll('#pipeline .stage h3')].some(h => h.textContent === 'sigmoid')"
     )
     page.click("[data-pair='box,box']")
+    # The new pair's animation, not the one still playing from the page's first pair (spiky).
+    page.wait_for_function("document.querySelector('#signal-chart').data[0].name === 'f = box(τ)'")
     page.wait_for_function("Number(document.querySelector('#signal-frame').value) > 5")
     page.eval_on_selector(
         "#signal-frame", "el => { el.value = 33; el.dispatchEvent(new Event('input')); }"
