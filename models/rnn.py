@@ -27,6 +27,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import tensorflow as tf
 
+from models.flat_call import FlatCall
+
 CELLS = ("simple_rnn", "gru", "lstm")
 # Each cell's gate activations in the order of its weight blocks; the candidate is a tanh.
 GATES = {
@@ -860,9 +862,9 @@ _PLAIN = {
     for cell in CELLS
     for kind in KINDS
 }
-# Each build is kept as its one concrete function: calling it skips the polymorphic function's
-# lookup and a binding of its ~40 arguments (about 1 ms of Python a call, under the GIL).
-_COMPILED: OrderedDict[TraceShape, tf.types.experimental.ConcreteFunction] = OrderedDict()
+# Each build is kept as its one concrete function, called flat: that skips the polymorphic
+# function's lookup and a binding of its 38 arguments (about 1 ms of Python a call, under the GIL).
+_COMPILED: OrderedDict[TraceShape, FlatCall] = OrderedDict()
 _COMPILED_LOCK = threading.Lock()
 MAX_COMPILED = 24
 
@@ -888,7 +890,7 @@ def compile_xla(shape: TraceShape, max_compiled: int = MAX_COMPILED) -> None:
     )
     fn(*_idle_args(shape))
     with _COMPILED_LOCK:
-        _COMPILED[shape] = fn.get_concrete_function()
+        _COMPILED[shape] = FlatCall(fn.get_concrete_function())
         while len(_COMPILED) > max_compiled:
             _COMPILED.popitem(last=False)
 

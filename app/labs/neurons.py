@@ -1,10 +1,12 @@
 """Single neurons: linear and logistic regression, softmax, trained live over /ws/neurons.
 
 A session is small (one neuron, at most a few hundred points), so it trains itself (the solo
-runner, `app/live/solo.py`): one compiled call of `speed` full-batch steps a frame.
+runner, `app/live/solo.py`): one compiled call of `speed` full-batch steps a frame. Every data set
+has a fixed size, so the XLA builds are a handful, made at start-up (`warm_up`).
 """
 
 import asyncio
+from functools import partial
 
 import numpy as np
 
@@ -75,7 +77,8 @@ class NeuronSession(LiveSession):
         steps = self.config.speed if self.take_frame() else 0
         gen, version, c, d = self.gen, self.version, self.config, self.data
         args = (c.model, d["x"], d["y"], self.w, self.b, c.learning_rate, steps, d["domain"])
-        frame = await asyncio.get_running_loop().run_in_executor(pool, neurons.train, *args)
+        call = partial(neurons.train, *args, compiled=self.settings.use_xla)
+        frame = await asyncio.get_running_loop().run_in_executor(pool, call)
         if gen == self.gen:  # else a restart made it stale
             self._show(frame, steps, version)
 
@@ -122,6 +125,19 @@ class NeuronSession(LiveSession):
         )
 
 
+def warm_up(runtime) -> None:
+    """With XLA on, builds the call of every model's data sets in the background, one job each."""
+    if not runtime.settings.use_xla:
+        return
+    shapes = {}
+    for model, datasets in DATASETS.items():
+        for dataset in datasets:
+            d = load_data(NeuronConfig(model=model, dataset=dataset))
+            shapes[model, d["x"].shape] = (model, d["x"], d["y"])
+    for job in shapes.values():
+        runtime.compiler.submit(neurons.compile_xla, *job)
+
+
 LAB = Lab(
     "neurons",
     "Single neurons",
@@ -130,6 +146,7 @@ LAB = Lab(
     short="Neurons",
     session=NeuronSession,
     protocol=protocol,
+    warm_up=warm_up,
     choices={
         "model": tuple(
             zip(KINDS, ("Linear regression", "Logistic regression", "Softmax"), strict=True)

@@ -82,6 +82,7 @@ class RnnSession(LiveSession):
     config_type = RnnConfig
     client_message = CLIENT_MESSAGE
     runner_type = SoloRunner
+    costly = True
     restart_fields = RESTART_FIELDS
 
     def __init__(self, runtime, config: RnnConfig | None = None):

@@ -50,9 +50,11 @@ class LiveRuntime:
         self.settings = settings
         self.sessions: set[LiveSession] = set()
         self.pool: ThreadPoolExecutor | None = None  # TensorFlow calls, off the event loop
-        # The stacked runner's calls have threads of their own: a class's MLP ticks never queue
-        # behind the solo sessions' calls (an RNN frame is ~18 ms of a core).
+        # The stacked runner's calls, and the costly solo sessions' (`LiveSession.costly`), have
+        # threads of their own: a class's MLP ticks and a neuron's 0.3 ms frames never queue
+        # behind an RNN's frames (one is up to ~25 ms of a core).
         self.stacked_pool: ThreadPoolExecutor | None = None
+        self.costly_pool: ThreadPoolExecutor | None = None
         self.compiler: BackgroundPool | None = None  # traces and XLA builds, in the background
         self.cpu_load = CpuLoad()  # what costly sessions yield to (`app/live/cpu_load.py`)
         self.solo = SoloRunner(self)
@@ -68,6 +70,9 @@ class LiveRuntime:
         self.pool = ThreadPoolExecutor(self.settings.tf_threads, thread_name_prefix="tf")
         self.stacked_pool = ThreadPoolExecutor(
             self.settings.tf_threads, thread_name_prefix="tf_stacked"
+        )
+        self.costly_pool = ThreadPoolExecutor(
+            self.settings.tf_threads, thread_name_prefix="tf_costly"
         )
         self.compiler = BackgroundPool(1, "xla")
         self.broker = await make_broker(self.settings)
@@ -92,6 +97,7 @@ class LiveRuntime:
             self.compiler.shutdown(wait=True, cancel_futures=True)
             self.pool.shutdown(wait=True, cancel_futures=True)
             self.stacked_pool.shutdown(wait=True, cancel_futures=True)
+            self.costly_pool.shutdown(wait=True, cancel_futures=True)
             await self.broker.close()
 
     @property

@@ -34,6 +34,7 @@ class LiveSession(Outbox):
     client_message: ClassVar[TypeAdapter]  # the lab's client messages, discriminated by `type`
     client_types: ClassVar[str] = CLIENT_TYPES  # their names, for the "unknown type" error
     runner_type: ClassVar[type]  # SoloRunner or StackedRunner
+    costly: ClassVar[bool] = False  # a solo session whose frames take milliseconds of a core
     data_fields: ClassVar[frozenset[str]] = frozenset()  # a change draws new data and restarts
     restart_fields: ClassVar[frozenset[str]] = frozenset()  # a change restarts (new weights)
     # A config field whose value offers only `datasets[value]` as `dataset` (the MLP's problem,

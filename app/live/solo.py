@@ -37,11 +37,13 @@ class SoloRunner:
                 await task
 
     async def _run(self, session: LiveSession) -> None:
-        async for _ in paced(self.runtime.settings.frame_rate, session.hurry):
+        runtime = self.runtime
+        pool = runtime.costly_pool if session.costly else runtime.pool
+        async for _ in paced(runtime.settings.frame_rate, session.hurry):
             await session.wake.wait()
             if session.has_work:  # a pause may have come since the wake-up
                 try:
-                    await session.train_frame(self.runtime.pool)
+                    await session.train_frame(pool)
                 except Exception:  # one failed call must not end the session's loop unseen
                     log.exception("training call failed for a %s", type(session).__name__)
                     session.running = session.single_step = session.frame_due = False

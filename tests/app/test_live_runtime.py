@@ -2,6 +2,7 @@
 traces, the solo tasks, and the thread pools the app's lifespan owns."""
 
 import asyncio
+import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -9,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from fastapi.testclient import TestClient
 
+from app.labs import rnn as rnn_lab
 from app.labs.mlp import MlpSession
 from app.labs.neurons import NeuronSession
 from app.live.channel import ServerFull
@@ -18,6 +20,7 @@ from app.live.session import paced
 from app.main import create_app
 from app.protocol.mlp import MlpConfig
 from app.settings import Settings
+from models import neurons
 from models.mlp import Architecture
 
 
@@ -89,18 +92,42 @@ def test_big_networks_get_fewer_steps_per_frame_than_asked() -> None:
 def test_the_lifespan_owns_the_thread_pools() -> None:
     app = create_app(Settings(use_xla=False))
     live = app.state.live
-    assert live.pool is live.stacked_pool is live.compiler is None  # nothing before the app starts
+    assert live.pool is live.stacked_pool is live.costly_pool is live.compiler is None  # not yet
     threads = set(threading.enumerate())
     with TestClient(app) as c, c.websocket_connect("/ws/neurons") as ws:
         ws.receive_text()
-        pools = live.pool, live.stacked_pool, live.compiler
-        assert [p.submit(lambda: 1).result() for p in pools] == [1, 1, 1]
+        pools = live.pool, live.stacked_pool, live.costly_pool, live.compiler
+        assert [p.submit(lambda: 1).result() for p in pools] == [1, 1, 1, 1]
     for pool in pools:  # shut down with the app: nothing more is taken
         with pytest.raises(RuntimeError, match="shutdown"):
             pool.submit(lambda: 1)
     left = {t.name for t in set(threading.enumerate()) - threads}
     assert not {name for name in left if name.startswith(("tf_", "xla_"))}, left
     assert not live.solo.tasks
+
+
+def test_a_costly_solo_sessions_frames_take_threads_of_their_own(monkeypatch) -> None:
+    """A neuron's frames (0.3 ms) never queue behind an RNN's (up to ~25 ms)."""
+    threads = {}
+
+    def recording(lab: str, call):
+        def record(*args, **kwargs):
+            threads[lab] = threading.current_thread().name
+            return call(*args, **kwargs)
+
+        return record
+
+    monkeypatch.setattr(neurons, "train", recording("neurons", neurons.train))
+    monkeypatch.setattr(rnn_lab, "_compute", recording("rnn", rnn_lab._compute))
+    with TestClient(create_app(Settings(use_xla=False))) as c:
+        for lab in ("neurons", "rnn"):
+            with c.websocket_connect(f"/ws/{lab}") as ws:
+                while json.loads(ws.receive_text())["type"] != "frame":
+                    pass
+    assert threads["rnn"].startswith("tf_costly_"), threads
+    assert threads["neurons"].startswith("tf_") and not threads["neurons"].startswith(
+        ("tf_costly_", "tf_stacked_")
+    ), threads
 
 
 def test_the_start_up_warm_ups_are_a_setting() -> None:

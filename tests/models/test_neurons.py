@@ -17,8 +17,9 @@ def test_linear_regression_converges_to_least_squares() -> None:
     assert frame.grid == b""
 
 
+@pytest.mark.parametrize("compiled", [False, True], ids=["plain", "xla"])
 @pytest.mark.parametrize("kind", neurons.KINDS)
-def test_one_compiled_step_equals_a_gradient_tape_step(kind: str) -> None:
+def test_one_compiled_step_equals_a_gradient_tape_step(kind: str, compiled: bool) -> None:
     x, y = {
         "linear": neurons.make_line(50, 0.1, 1),
         "logistic": neurons.make_linear(50, 0.1, 1),
@@ -38,7 +39,7 @@ def test_one_compiled_step_equals_a_gradient_tape_step(kind: str) -> None:
             p = tf.nn.softmax(z)
             value = -tf.reduce_mean(tf.math.log(tf.gather(p, y, batch_dims=1)))
     dw, db = tape.gradient(value, [w, b])
-    frame = neurons.train(kind, x, y, w0, b0, lr, steps=1)
+    frame = neurons.train(kind, x, y, w0, b0, lr, steps=1, compiled=compiled)
     np.testing.assert_allclose(frame.w, w0 - lr * dw.numpy(), atol=1e-6)
     np.testing.assert_allclose(frame.b, b0 - lr * db.numpy(), atol=1e-6)
 
