@@ -71,7 +71,8 @@ class OpenSockets:
                     }
                 )
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._ended.wait(), timeout)
+            async with asyncio.timeout(timeout):  # not `wait_for`: see `paced`
+                await self._ended.wait()
 
 
 class TrackSockets:

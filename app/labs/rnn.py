@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 WORK_PER_FRAME = 2_000_000_000
 OVERHEAD_PER_STEP = 2_000_000
 FIGURES_PER_SECOND = 10  # while playing; a paused or stepped session gets them every frame
+# Under load (`share` < 1) they follow the steps trained, as the network changes that much slower:
+# at a share s, s × 10 a second, never fewer than 2 (a figures call is ~3 ms of a core).
+MIN_FIGURES_PER_SECOND = 2
 FIGURE_BYTES_PER_SECOND = 500_000  # bigger figures come less often,
 FIGURE_SHARE = 0.25  # and so do slow ones: at most this share of the session's time
 SAMPLE_SECONDS = 3.0  # text: a new sample this often
@@ -237,11 +240,11 @@ class RnnSession(LiveSession):
 
     def _figures_due(self, now: float) -> tuple[bool, bool]:
         """Whether this frame carries figures, and a new text sample: every frame when not
-        playing; else `FIGURES_PER_SECOND`, fewer when they are big or slow."""
+        playing; else `FIGURES_PER_SECOND` times the session's share, fewer when big or slow."""
         if not self.running:
             return True, self.data.kind == "text"
         interval = max(
-            1 / FIGURES_PER_SECOND,
+            1 / max(MIN_FIGURES_PER_SECOND, FIGURES_PER_SECOND * self.share),
             self.figure_bytes / FIGURE_BYTES_PER_SECOND,
             self.figure_seconds / FIGURE_SHARE,
         )

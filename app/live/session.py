@@ -256,6 +256,10 @@ async def paced(frame_rate: float, hurry: asyncio.Event | None = None) -> AsyncI
         if hurry is None:
             await asyncio.sleep(wait)
             continue
+        # Not `wait_for`: on Python 3.11 it swallows a cancel that comes just after the event
+        # was set (a page sending a setting and closing at once), and the closed session's task
+        # trained on, unseen. `timeout` re-raises it.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(hurry.wait(), wait)
+            async with asyncio.timeout(wait):
+                await hurry.wait()
         hurry.clear()

@@ -6,7 +6,13 @@ import time
 
 import pytest
 
-from app.labs.rnn import LATE_FRAME, SHARE_CUT, RnnSession
+from app.labs.rnn import (
+    FIGURES_PER_SECOND,
+    LATE_FRAME,
+    MIN_FIGURES_PER_SECOND,
+    SHARE_CUT,
+    RnnSession,
+)
 from app.live.cpu_load import SAMPLE_SECONDS, CpuLoad
 from app.live.runtime import LiveRuntime
 from app.settings import Settings
@@ -51,6 +57,29 @@ def test_a_busy_machine_cuts_the_steps_a_frame_and_an_idle_one_gives_them_back(s
     session.cpu_load = Readings(busy=0.3)
     frames(session, 30, start=300.0)
     assert session.share == 1.0 and session.steps_per_frame() == 10
+
+
+def figures_a_second(session: RnnSession, seconds: int = 10) -> float:
+    """Of the frames while playing, how many carry figures a second."""
+    session.last_figures = -1e9
+    count = 0
+    for i in range(round(seconds / FRAME)):
+        figures, _ = session._figures_due(1000.0 + i * FRAME)
+        if figures:
+            session.last_figures = 1000.0 + i * FRAME
+            count += 1
+    return count / seconds
+
+
+def test_figures_follow_the_share_but_never_fall_below_a_floor(session) -> None:
+    # Frames come every 25 ms: an interval is met on the frame at or just after it.
+    assert 0.8 * FIGURES_PER_SECOND <= figures_a_second(session) <= FIGURES_PER_SECOND
+    session.share = 0.5
+    assert 0.4 * FIGURES_PER_SECOND <= figures_a_second(session) <= 0.5 * FIGURES_PER_SECOND
+    session.share = 0.1  # a busy machine's floor for speed 10: one step a frame
+    assert 0.9 * MIN_FIGURES_PER_SECOND <= figures_a_second(session) <= MIN_FIGURES_PER_SECOND
+    session.running = False
+    assert session._figures_due(2000.0)[0]  # paused or stepped: every frame draws
 
 
 def test_late_frames_cut_the_share_on_an_idle_machine(session) -> None:

@@ -247,3 +247,25 @@ def test_a_new_setting_hurries_the_next_frame_without_a_second_one_early() -> No
     first, hurried, paced_again = asyncio.run(run())
     assert hurried - first < 1.0
     assert paced_again - hurried >= 1.9
+
+
+def test_a_session_closed_just_after_a_new_setting_stops_training() -> None:
+    """A page that sends a setting and closes at once: the close must end the session's task
+    (cancelling it while its hurried wait had just ended once let the task train on, unseen)."""
+
+    async def run() -> bool:
+        live = LiveRuntime(Settings(use_xla=False))
+        async with live.lifespan(None):
+            session = live.open(NeuronSession)
+            session.play()
+            deadline = time.monotonic() + 60  # a bound against a hang: its first call traces
+            while session.step < 50 and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            task = live.solo.tasks[session]
+            await asyncio.sleep(0.005)  # between frames: in the pace's wait
+            session.configure({"learning_rate": 0.05})
+            live.close(session)
+            await asyncio.sleep(0.3)
+            return task.done()
+
+    assert asyncio.run(run())
