@@ -12,14 +12,17 @@ import tensorflow as tf
 
 
 class FlatCall:
-    """Calls `fn` with arguments of the structure it was traced with (nested lists of arrays and
-    scalars, in order: no keywords); returns its outputs in their structure, as tensors."""
+    """Calls `fn` with its tensor arguments, positional, in the structure it was traced with
+    (nested lists of arrays and scalars); returns its outputs in their structure, as tensors.
+    Arguments traced as Python values (a bound or default keyword) are constants of its graph:
+    they are not passed."""
 
     def __init__(self, fn: tf.types.experimental.ConcreteFunction):
         self.fn = fn  # holds the graph the atomic function runs
         self._atomic = fn.inference_fn
         self._captured = list(fn.captured_inputs)
-        self._dtypes = [spec.dtype for spec in tf.nest.flatten(fn.structured_input_signature)]
+        specs = tf.nest.flatten(fn.structured_input_signature)
+        self._dtypes = [s.dtype for s in specs if isinstance(s, tf.TensorSpec)]
         self._outputs = fn.structured_outputs
 
     def __call__(self, *args):

@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from models.datasets import PROBLEMS
+from models.flat_call import FlatCall
 
 FEATURES = ("x1", "x2", "x1_sq", "x2_sq", "x1x2", "sin_x1", "sin_x2")
 ACTIVATIONS = ("tanh", "relu", "sigmoid", "linear")
@@ -484,10 +485,19 @@ class Trainer:
             `(C, grid² + Σ drawn hidden neurons · neuron_grid²)`: the output (`output_share`)
             then each drawn hidden neuron's activation mapped from [-1, 1].
         """
-        fn = self.xla if len(batch.k) in self.xla_ready else self.plain
+        fn = self._xla_call if len(batch.k) in self.xla_ready else self._plain_call
         params, metrics, frames = fn(*batch.args())
         self.traced = True
         return [p.numpy() for p in params], metrics.numpy(), frames.numpy()
+
+    # Called flat (`FlatCall`): a tick's Python no longer binds the call's ~30 arguments.
+    @cached_property
+    def _plain_call(self) -> FlatCall:
+        return FlatCall(self.plain.get_concrete_function())  # its first use traces it
+
+    @cached_property
+    def _xla_call(self) -> FlatCall:
+        return FlatCall(self.xla.get_concrete_function())
 
     def compile_xla(self, batch: Batch) -> None:
         """Builds the XLA version for the batch's C with a call that trains nothing."""

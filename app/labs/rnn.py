@@ -104,6 +104,7 @@ class RnnSession(LiveSession):
         self.share = 1.0  # of the chosen speed the server trains now (`BUSY_CPU`)
         self.last_training = -math.inf  # when the last training frame's call started
         self.frames_paced = self.frames_late = 0  # since the last CPU reading
+        self.plain_call = False  # the last call ran plain while its shape's XLA build is to come
         self.cpu_version = 0  # the last CPU reading the share was adjusted for
         super().__init__(runtime, config)
 
@@ -176,7 +177,9 @@ class RnnSession(LiveSession):
         if gap == math.inf:  # the first since play: nothing to judge
             return
         self.frames_paced += 1
-        self.frames_late += gap > LATE_FRAME / self.settings.frame_rate
+        # Frames late behind a plain call (~10× slower) say nothing of the machine: the shape's
+        # XLA build is on its way, and a share cut now would take seconds to grow back.
+        self.frames_late += gap > LATE_FRAME / self.settings.frame_rate and not self.plain_call
         cpu = self.cpu_load
         busy = cpu.sample()
         if cpu.version == self.cpu_version:
@@ -217,6 +220,7 @@ class RnnSession(LiveSession):
         if gen != self.gen:  # a restart made it stale
             return
         self.stack = stack
+        self.plain_call = compiled and not result.compiled
         seconds = time.perf_counter() - started
         if figures:
             self.last_figures = now

@@ -88,6 +88,17 @@ def test_late_frames_cut_the_share_on_an_idle_machine(session) -> None:
     assert session.share == pytest.approx(SHARE_CUT)
 
 
+def test_frames_late_behind_a_plain_call_do_not_cut_the_share(session) -> None:
+    """A new shape's first calls run plain (its XLA build still to come): slow, not busy."""
+    session.cpu_load = Readings(busy=0.1)
+    session.plain_call = True
+    frames(session, 4, gap=2 * LATE_FRAME * FRAME)
+    assert session.share == 1.0
+    session.plain_call = False  # compiled now: late frames mean a busy machine again
+    frames(session, 4, gap=2 * LATE_FRAME * FRAME, start=200.0)
+    assert session.share < 1.0
+
+
 def test_a_pause_before_play_is_not_a_late_frame(session) -> None:
     session.cpu_load = Readings(busy=0.1)
     session._pace(100.0)
