@@ -228,8 +228,11 @@ class Group:
             return None
         return self._batch(steps, k), jobs
 
-    def prepare_idle(self) -> Batch:
-        """The inputs of a call that trains nothing: what tracing or compiling a trainer needs."""
+    def prepare_idle(self, capacity: int = 0) -> Batch:
+        """The inputs of a call that trains nothing: what tracing or compiling a trainer needs;
+        for at least `capacity` slots (empty ones added)."""
+        if capacity > len(self.slots):
+            self._alloc(capacity)
         return self._batch(np.zeros(len(self.slots), np.int32), np.zeros(len(self.slots), np.int32))
 
     def _batch(self, steps: np.ndarray, k: np.ndarray) -> Batch:

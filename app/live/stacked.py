@@ -176,18 +176,28 @@ class StackedRunner:
 
     def warm_up(self, sessions: list[tuple[LiveSession, bool]]) -> None:
         """Traces the shapes of `sessions` in the background, so nobody waits for them; the call of
-        a session paired with True is XLA-compiled too, and so is its exact max-speed trace."""
+        a session paired with True is XLA-compiled too, for one network and, last, for every
+        group size a class arriving in it reaches (2, 4, … `max_group_size`), and so is its exact
+        max-speed trace."""
         s = self.settings
-        jobs = []
+        jobs, classes = [], []
         for session, compile_it in sessions:
-            shapes = [(self._trainer(session.arch.shape), False)]
+            padded = self._trainer(session.arch.shape)
+            shapes = [(padded, False)]
             if compile_it:
-                shapes += [(self._trainer(session.arch.shape), True)]
-                shapes += [(self._trainer(session.arch.exact, EXACT_UNROLL), True)]
+                shapes += [(padded, True), (self._trainer(session.arch.exact, EXACT_UNROLL), True)]
+                capacity = 2
+                while capacity <= s.max_group_size:
+                    classes.append((padded, session, capacity))
+                    capacity *= 2
             for trainer, xla in shapes:
                 group = Group(trainer, False, s.grid_size, s.neuron_grid_size)
                 group.add(session)
                 jobs.append((trainer, group.prepare_idle(), xla))
+        for trainer, session, capacity in classes:
+            group = Group(trainer, False, s.grid_size, s.neuron_grid_size)
+            group.add(session)
+            jobs.append((trainer, group.prepare_idle(capacity), True))
 
         def warm(trainer: Trainer, batch: Batch, xla: bool) -> None:
             trainer.compile_xla(batch) if xla else trainer(batch)

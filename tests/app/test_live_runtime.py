@@ -177,6 +177,22 @@ def test_max_speed_fits_its_steps_to_a_calls_fixed_and_per_step_cost() -> None:
     assert busy == pytest.approx(0.03 / 6e-6, rel=0.05)
 
 
+def test_the_warm_up_compiles_the_first_shape_for_every_group_size_a_class_reaches() -> None:
+    """A class arriving in the default network grows its group 1 → 2 → 4 …: each size's XLA
+    build is made at start-up, not while the class waits (plain calls, a busy core)."""
+    live = LiveRuntime(Settings(max_group_size=4))
+    live.compiler = BackgroundPool(1, "xla")
+    try:
+        first = MlpSession(live)
+        live.stacked.warm_up([(first, True)])
+        deadline = time.monotonic() + 300  # a bound against a hang, not a target
+        while live.compiling and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert live.stacked._trainer(first.arch.shape).xla_ready >= {1, 2, 4}
+    finally:
+        live.compiler.shutdown()
+
+
 def test_a_never_traced_shape_trains_in_a_wider_ready_one_then_moves_to_its_own() -> None:
     live = LiveRuntime(Settings(use_xla=False))
     runner = live.stacked
