@@ -42,7 +42,8 @@ class Settings(BaseSettings):
     neuron_grid_size: int = Field(16, ge=4, le=64)
     # A session playing this long without a message from its page is paused.
     idle_pause_seconds: float = Field(15 * 60, gt=0)
-    # Threads that run TensorFlow work, off the event loop.
+    # Threads that run TensorFlow work, off the event loop, in each of the runners' pools; `serve`
+    # gives XLA's compiled calls as many (`app/cli.py`).
     tf_threads: int = Field(2, ge=1, le=64)
     # Sessions trained together in one call; more make several groups, trained in parallel.
     max_group_size: int = Field(64, ge=1, le=1024)
