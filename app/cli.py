@@ -124,12 +124,22 @@ def _configure_tensorflow(pool_threads: int) -> None:
     with one thread every compiled call of the process took turns on one core (a class's RNN
     frames queued behind each other and its MLP ticks: slider p95 68 ms at 30 students, 41 with
     two). XLA's Eigen products stay single-threaded: split across a pool the other calls keep
-    busy, an MLP tick waited for its slowest part (MLP frames at 19 fps in that class)."""
+    busy, an MLP tick waited for its slowest part (MLP frames at 19 fps in that class). The pool's
+    idle threads sleep rather than spin: spinning, one LSTM student kept both cores ~80 % busy.
+
+    Called before TensorFlow runs anything: its context takes these settings when it starts."""
     flags = os.environ.get("XLA_FLAGS", "")
     if "xla_cpu_multi_thread_eigen" not in flags:  # read at XLA's first compile: still to come
         os.environ["XLA_FLAGS"] = f"{flags} --xla_cpu_multi_thread_eigen=false".strip()
     import tensorflow as tf
+    from tensorflow.core.protobuf import config_pb2
+    from tensorflow.python.eager import context
 
+    # No public API sets this (ConfigProto.experimental); the context reads `_config` when it
+    # starts, and tests/app/test_cli.py checks that it took.
+    config = config_pb2.ConfigProto()
+    config.experimental.disable_thread_spinning = True
+    context.context()._config = config
     tf.config.threading.set_intra_op_parallelism_threads(pool_threads)
     tf.config.threading.set_inter_op_parallelism_threads(pool_threads)
 

@@ -80,3 +80,37 @@ def test_bench_only_names_what_it_can_run_before_starting_a_server() -> None:
         SystemExit, match=r"--only must name benches of \[.*'dogs', 'images'.*Received: \['dog'\]"
     ):
         cli.main(["bench", "--only", "dog"])
+
+
+def test_the_server_configures_tensorflows_threads_before_it_starts() -> None:
+    """In a fresh process, as `serve` does: XLA's calls get the training threads' count, its
+    products stay single-threaded, and idle threads sleep (the setting has no public API: this
+    fails if TensorFlow stops reading it)."""
+    script = (
+        "import os\n"
+        "from app.cli import _configure_tensorflow\n"
+        "_configure_tensorflow(3)\n"
+        "import tensorflow as tf\n"
+        "from tensorflow.python.eager import context\n"
+        "tf.constant(1.0) + 1.0  # the context starts with the settings\n"
+        "config = context.context().config\n"
+        "print(config.intra_op_parallelism_threads, config.inter_op_parallelism_threads,\n"
+        "      config.experimental.disable_thread_spinning, os.environ['XLA_FLAGS'])\n"
+    )
+    env = {**os.environ, "XLA_FLAGS": "--xla_cpu_use_thunk_runtime=true"}
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == [
+        "3",
+        "3",
+        "True",
+        "--xla_cpu_use_thunk_runtime=true",  # the operator's flags are kept
+        "--xla_cpu_multi_thread_eigen=false",
+    ]
