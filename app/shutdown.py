@@ -10,8 +10,8 @@ flight finish and runs the lifespan's end (jobs in flight stopped and marked sto
 `serve --workers N` runs uvicorn's supervisor with `GracefulWorker` processes: each serves with
 `GracefulServer` on a listening socket of its own, bound with SO_REUSEPORT, so the kernel spreads
 new connections over the workers by their address hash rather than whichever process wakes first
-on one shared queue. With `PLAYGROUND_RECYCLE_RSS_MIB`, `RecyclingSupervisor` replaces a worker whose memory grew past it:
-the new one first, then the old one drains.
+on one shared queue. With `PLAYGROUND_RECYCLE_RSS_MIB`, `RecyclingSupervisor` replaces a worker
+whose memory grew past it: the new one first, then the old one drains.
 """
 
 import asyncio

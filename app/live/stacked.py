@@ -180,24 +180,22 @@ class StackedRunner:
         group size a class arriving in it reaches (2, 4, … `max_group_size`), and so is its exact
         max-speed trace."""
         s = self.settings
-        jobs, classes = [], []
+        builds, class_sizes = [], []  # (trainer, session, xla, group size)
         for session, compile_it in sessions:
             padded = self._trainer(session.arch.shape)
-            shapes = [(padded, False)]
+            builds.append((padded, session, False, 1))
             if compile_it:
-                shapes += [(padded, True), (self._trainer(session.arch.exact, EXACT_UNROLL), True)]
-                capacity = 2
-                while capacity <= s.max_group_size:
-                    classes.append((padded, session, capacity))
-                    capacity *= 2
-            for trainer, xla in shapes:
-                group = Group(trainer, False, s.grid_size, s.neuron_grid_size)
-                group.add(session)
-                jobs.append((trainer, group.prepare_idle(), xla))
-        for trainer, session, capacity in classes:
+                exact = self._trainer(session.arch.exact, EXACT_UNROLL)
+                builds += [(padded, session, True, 1), (exact, session, True, 1)]
+                size = 2
+                while size <= s.max_group_size:
+                    class_sizes.append((padded, session, True, size))
+                    size *= 2
+        jobs = []
+        for trainer, session, xla, size in builds + class_sizes:
             group = Group(trainer, False, s.grid_size, s.neuron_grid_size)
             group.add(session)
-            jobs.append((trainer, group.prepare_idle(capacity), True))
+            jobs.append((trainer, group.prepare_idle(size), xla))
 
         def warm(trainer: Trainer, batch: Batch, xla: bool) -> None:
             trainer.compile_xla(batch) if xla else trainer(batch)
