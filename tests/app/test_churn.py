@@ -48,6 +48,7 @@ def test_churned_sessions_leave_no_task_thread_or_trace_behind() -> None:
             train_once(client, i)
         _fill(runtime.pool, settings.tf_threads)  # the thread pools at their size
         _fill(runtime.stacked_pool, settings.tf_threads)
+        _fill(runtime.costly_pool, settings.tf_threads)
         _fill(runtime.compiler, 1)
         tasks, threads = client.portal.call(_task_count), threading.active_count()
         for i in range(5, 5 + SESSIONS):
