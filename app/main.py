@@ -49,4 +49,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for lab in all_labs():
         if lab.router is not None:
             app.include_router(lab.router)
+        if lab.traces is not None:
+            metrics.count_traces(lab.slug, lab.traces)
     return app

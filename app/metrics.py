@@ -76,6 +76,13 @@ HTTP_LATENCY = Histogram(
     buckets=LATENCY_BUCKETS,
     registry=REGISTRY,
 )
+TRACES = Gauge(
+    "playground_traces",
+    "Compiled calls a lab holds in its per-shape caches (traces and XLA builds), by lab: bounded "
+    "by the server's max_traces, however many sessions come and go.",
+    ["lab"],
+    registry=REGISTRY,
+)
 JOBS = Gauge(
     "playground_jobs", "Jobs queued or running now, by state.", ["state"], registry=REGISTRY
 )
@@ -155,6 +162,11 @@ REGISTRY.register(_SHARED_JOBS)
 def count_shared_jobs(counts) -> None:
     """Reports the shared queue's jobs with `counts` (`_SharedJobs`); None: no shared queue."""
     _SHARED_JOBS.counts = counts
+
+
+def count_traces(lab: str, held: Callable[[], int]) -> None:
+    """Reports `held()`, the compiled calls `lab` holds now, at each scrape."""
+    TRACES.labels(lab).set_function(held)
 
 
 def job_changed(job_id: str, old: str | None, new: str) -> None:

@@ -895,6 +895,13 @@ def compile_xla(shape: TraceShape, max_compiled: int = MAX_COMPILED) -> None:
             _COMPILED.popitem(last=False)
 
 
+def traces_held() -> int:
+    """The plain traces (one a cell and kind, once called) and XLA builds this process holds."""
+    plain = sum(fn.experimental_get_tracing_count() for fn in _PLAIN.values())
+    with _COMPILED_LOCK:
+        return plain + len(_COMPILED)
+
+
 def _call(shape: TraceShape, compiled: bool):
     if compiled:
         with _COMPILED_LOCK:

@@ -49,6 +49,13 @@ def format_table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def slope(points: list[tuple[float, float]]) -> float:
+    """Least-squares slope of (x, y) points."""
+    xs, ys = zip(*points, strict=True)
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    return sum((x - mx) * (y - my) for x, y in points) / sum((x - mx) ** 2 for x in xs)
+
+
 def median_ms(fn: Callable[[], object], warmup: int, runs: int) -> float:
     """The median time of `runs` calls of `fn`, after `warmup` untimed ones, in milliseconds."""
     for _ in range(warmup):

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psutil
+from prometheus_client.parser import text_string_to_metric_families
 
 from app.bench import BenchContext
 
@@ -51,6 +52,18 @@ def wait_until_warm(ctx: BenchContext, limit: float = 300.0) -> float:
                 break
         time.sleep(0.2)
     return time.monotonic() - ctx.started
+
+
+def traces_held(ctx: BenchContext) -> int:
+    """The compiled calls the server holds in its labs' per-shape caches (its /metrics)."""
+    with urllib.request.urlopen(f"{ctx.base}/metrics", timeout=5) as answer:
+        text = answer.read().decode()
+    return sum(
+        round(s.value)
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "playground_traces"
+    )
 
 
 @contextmanager

@@ -30,6 +30,8 @@ class Lab:
     # warm_up(LiveRuntime): queues one-off work (traces, compiles) on the runtime's compiler pool
     # at start-up, so that no first visitor waits for it.
     warm_up: Callable[[Any], None] | None = None
+    # traces() -> how many compiled calls the process holds for it (its per-shape caches)
+    traces: Callable[[], int] | None = None
     # The template's <option>s: a field name → (value, label) pairs, derived from `models/`.
     choices: Mapping[str, Sequence[tuple[str, str]]] = field(default_factory=dict)
     ready: bool = True  # False: planned; its page says it is coming

@@ -11,7 +11,7 @@ import numpy as np
 from app.bench.mlp import bench
 from app.labs import Lab
 from app.live.session import ConfigError, LiveSession
-from app.live.stacked import StackedRunner
+from app.live.stacked import StackedRunner, traces_held
 from app.protocol import mlp as protocol
 from app.protocol.mlp import (
     CLIENT_MESSAGE,
@@ -211,6 +211,7 @@ LAB = Lab(
     protocol=protocol,
     bench=bench,
     warm_up=MlpSession.warm_up,
+    traces=traces_held,
     choices={
         "problem": tuple(zip(PROBLEMS, ("Classification", "Regression"), strict=True)),
         "dataset": tuple(

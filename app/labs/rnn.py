@@ -469,6 +469,7 @@ LAB = Lab(
     protocol=protocol,
     bench=bench,
     warm_up=warm_up,
+    traces=rnn.traces_held,
     choices={
         "task": tuple(
             zip(

@@ -33,6 +33,11 @@ EXACT_UNROLL = (
 _TRAINERS: OrderedDict[tuple[TraceShape, int, int, int], Trainer] = OrderedDict()
 
 
+def traces_held() -> int:
+    """The trainers' traces and XLA builds (one a group size) this process holds."""
+    return sum(t.traced + len(t.xla_ready) for t in list(_TRAINERS.values()))
+
+
 class StackedRunner:
     """Its sessions say what they train (`arch`, `is_max_speed`, `data`, `initial_params()`,
     `steps_per_frame(k)`) and hold their place (`group`, `slot`)."""

@@ -43,9 +43,9 @@ def rejects(client: TestClient, reason: str) -> float:
     return value(client, "playground_rejects_total", reason=reason)
 
 
-def until(condition, what: str) -> None:
+def until(condition, what: str, seconds: float = 5) -> None:
     """Polls `condition` (a job on a worker thread) for a while; fails naming `what`."""
-    for _ in range(500):
+    for _ in range(int(seconds * 100)):
         if condition():
             return
         time.sleep(0.01)
@@ -151,6 +151,19 @@ def test_jobs_by_state(client: TestClient) -> None:
     until(lambda: jobs.status(job_id).state == "stopped", "the job's stop")
     assert value(client, "playground_jobs", state="running") == running
     assert value(client, "playground_jobs_finished_total", state="stopped") == stopped + 1
+
+
+def test_traces_held_are_counted_by_lab(client: TestClient) -> None:
+    with client.websocket_connect("/ws/mlp") as ws:
+        sock = Socket(ws)
+        sock.send({"type": "config", "hidden": [3, 3, 3, 3, 3]})
+        sock.send({"type": "step"})
+        sock.until(lambda m: m["type"] == "frame" and m["version"] >= 1 and m["step"] > 0)
+    until(lambda: not client.app.state.live.compiling, "the background traces", 120)
+    held = {lab.slug: lab.traces() for lab in all_labs() if lab.traces is not None}
+    assert held["mlp"] >= 1  # at least the trace that session trained in
+    for slug, count in held.items():
+        assert value(client, "playground_traces", lab=slug) == count
 
 
 def test_process_figures_are_there(client: TestClient) -> None:
