@@ -28,6 +28,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from app.http_middleware import HTTPMiddleware
 from app.logging_setup import log_event
+from models import xla_budget
 
 disable_created_metrics()  # no `_created` series beside each counter: nothing here reads them
 REGISTRY = CollectorRegistry()
@@ -83,6 +84,13 @@ TRACES = Gauge(
     ["lab"],
     registry=REGISTRY,
 )
+XLA_BUILDS = Gauge(
+    "playground_xla_builds",
+    "XLA builds this process has made for the shapes students choose; TensorFlow frees none, so "
+    "past max_xla_builds new shapes run their plain traces.",
+    registry=REGISTRY,
+)
+XLA_BUILDS.set_function(xla_budget.made)
 JOBS = Gauge(
     "playground_jobs", "Jobs queued or running now, by state.", ["state"], registry=REGISTRY
 )

@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     max_group_size: int = Field(64, ge=1, le=1024)
     # Compiled trainers kept (one per architecture); older ones are dropped so memory stays flat.
     max_traces: int = Field(24, ge=2, le=1000)
+    # XLA builds one process makes for the shapes students choose (MLP, RNN): TensorFlow never
+    # frees one (5-30 MiB each), so past this many new shapes train on plain traces
+    # (`models/xla_budget.py`). Start-up makes ~15; a varied class of 30, 50-90.
+    max_xla_builds: int = Field(128, ge=0)
     # `serve --workers N`: a worker whose resident memory passes this many MiB is replaced (0:
     # never). Its replacement starts first; then it takes no new connections and exits once its
     # open sockets have closed, or after `recycle_drain_seconds` (closing them with 1001: pages

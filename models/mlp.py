@@ -21,6 +21,7 @@ from functools import cached_property, partial
 import numpy as np
 import tensorflow as tf
 
+from models import xla_budget
 from models.datasets import PROBLEMS
 from models.flat_call import FlatCall
 
@@ -499,10 +500,11 @@ class Trainer:
     def _xla_call(self) -> FlatCall:
         return FlatCall(self.xla.get_concrete_function())
 
-    def compile_xla(self, batch: Batch) -> None:
-        """Builds the XLA version for the batch's C with a call that trains nothing."""
+    def compile_xla(self, batch: Batch, max_builds: int | None = None) -> None:
+        """Builds the XLA version for the batch's C with a call that trains nothing, unless the
+        process has made `max_builds` XLA builds (`xla_budget`; None: no limit)."""
         capacity = len(batch.k)
-        if capacity not in self.xla_ready:
+        if capacity not in self.xla_ready and xla_budget.take(max_builds):
             idle = Batch(**{**batch.__dict__, "k": np.zeros(capacity, np.int32)})
             self.xla(*idle.args())
             self.xla_ready.add(capacity)

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import tensorflow as tf
 
+from models import xla_budget
 from models.flat_call import FlatCall
 
 CELLS = ("simple_rnn", "gru", "lstm")
@@ -874,14 +875,17 @@ def is_compiled(shape: TraceShape) -> bool:
     return shape in _COMPILED
 
 
-def compile_xla(shape: TraceShape, max_compiled: int = MAX_COMPILED) -> None:
+def compile_xla(
+    shape: TraceShape, max_compiled: int = MAX_COMPILED, max_builds: int | None = None
+) -> None:
     """Builds `shape`'s XLA-compiled call (seconds; blocking); later calls of the shape use it.
 
     Args:
         shape: The shape to build.
         max_compiled: How many builds to keep; the least recently used beyond it are dropped.
+        max_builds: No build once the process has made this many (`xla_budget`); None: no limit.
     """
-    if is_compiled(shape):
+    if is_compiled(shape) or not xla_budget.take(max_builds):
         return
     fn = tf.function(
         _frame_fn(shape.cell, shape.kind),

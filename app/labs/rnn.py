@@ -29,7 +29,7 @@ from app.protocol.rnn import (
     RnnDataMessage,
     RnnFrameMessage,
 )
-from models import rnn
+from models import rnn, xla_budget
 from models.rnn import BATCH_SIZE, CELLS, FORECASTS, GATES, MEMORY_TASKS, OPTIMIZERS, TASKS
 
 log = logging.getLogger(__name__)
@@ -271,13 +271,15 @@ class RnnSession(LiveSession):
             self._compile(shape)
 
     def _compile(self, shape: rnn.TraceShape) -> None:
-        if not self.settings.use_xla or rnn.is_compiled(shape) or shape in _compiling:
+        s = self.settings
+        built = rnn.is_compiled(shape) or shape in _compiling
+        if not s.use_xla or built or not xla_budget.left(s.max_xla_builds):
             return
         _compiling.add(shape)
 
         def build() -> None:
             try:
-                rnn.compile_xla(shape, self.settings.max_traces)
+                rnn.compile_xla(shape, s.max_traces, s.max_xla_builds)
             except Exception:  # the plain trace keeps serving the shape
                 log.exception("XLA build failed for %s", shape)
             finally:
@@ -453,10 +455,11 @@ def warm_up(runtime) -> None:
         rnn.train(stack, 1, learning_rate=c.learning_rate, compiled=False)
 
     runtime.compiler.submit(trace)
-    if runtime.settings.use_xla:
+    s = runtime.settings
+    if s.use_xla:
         curve = rnn.MemoryCurve("first_bit", c.units, c.seed, c.recurrent_scale)
         for shape in [rnn.TraceShape.of(c.cell, c.units, data), *curve.shapes]:
-            runtime.compiler.submit(rnn.compile_xla, shape, runtime.settings.max_traces)
+            runtime.compiler.submit(rnn.compile_xla, shape, s.max_traces, s.max_xla_builds)
 
 
 LAB = Lab(

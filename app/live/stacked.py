@@ -18,6 +18,7 @@ from concurrent.futures import Future
 
 from app.live.group import Group
 from app.live.session import LiveSession, paced
+from models import xla_budget
 from models.datasets import DOMAIN
 from models.mlp import Architecture, Batch, TraceShape, Trainer
 
@@ -75,9 +76,11 @@ class StackedRunner:
         group.add(session)
 
     def _own(self, session: LiveSession) -> Trainer:
-        """The trainer a session belongs in: its exact shape at max speed, else its padded one."""
+        """The trainer a session belongs in: its exact shape at max speed (while the process may
+        still make XLA builds), else its padded one."""
         arch = session.arch
-        if session.is_max_speed and self.settings.use_xla:
+        s = self.settings
+        if session.is_max_speed and s.use_xla and xla_budget.left(s.max_xla_builds):
             return self._trainer(arch.exact, EXACT_UNROLL)
         return self._trainer(arch.shape)
 
@@ -119,7 +122,7 @@ class StackedRunner:
         exact = trainer.unroll == EXACT_UNROLL
 
         def build() -> None:
-            trainer.compile_xla(batch) if exact else trainer(batch)
+            trainer.compile_xla(batch, s.max_xla_builds) if exact else trainer(batch)
 
         self._building[trainer] = self.runtime.compiler.submit(build)
 
@@ -203,7 +206,7 @@ class StackedRunner:
             jobs.append((trainer, group.prepare_idle(size), xla))
 
         def warm(trainer: Trainer, batch: Batch, xla: bool) -> None:
-            trainer.compile_xla(batch) if xla else trainer(batch)
+            trainer.compile_xla(batch, s.max_xla_builds) if xla else trainer(batch)
 
         for job in jobs:  # one job each: an app that stops drops those not started yet
             self.runtime.compiler.submit(warm, *job)
@@ -244,7 +247,8 @@ class StackedRunner:
 
     def _maybe_compile(self, group: Group, batch: Batch) -> None:
         """Builds the XLA version of a group's call in the background; calls switch when ready."""
-        if not self.settings.use_xla:
+        s = self.settings
+        if not s.use_xla or not xla_budget.left(s.max_xla_builds):
             return
         trainer, capacity = group.trainer, len(group.slots)
         key = (trainer.shape, capacity)
@@ -258,7 +262,7 @@ class StackedRunner:
             # A group that grew or emptied while this waited would never use it: skip it.
             try:
                 if len(group.slots) == capacity and not group.empty:
-                    trainer.compile_xla(batch)
+                    trainer.compile_xla(batch, s.max_xla_builds)
             finally:
                 self._compiling.discard(key)
 

@@ -495,6 +495,8 @@ def test_a_failure_is_reported_not_hidden(client, user, monkeypatch, error, repo
 def test_pause_and_resume_over_the_socket(client, user) -> None:
     job_id = submit(client, user, epochs=40)
     with client.websocket_connect(f"/ws/cnn/{job_id}") as ws:
+        # Running first: the job before this one may still hold the worker (a queued job pauses too).
+        follow(ws, until=lambda m: m["type"] == "status" and m["state"] == "running")
         ws.send_text(json.dumps({"type": "pause"}))
         paused = follow(ws, until=lambda m: m["type"] == "status" and m["paused"])[-1]
         ws.send_text(json.dumps({"type": "play"}))

@@ -17,10 +17,11 @@ from app.live.channel import ServerFull
 from app.live.group import MAX_SPEED_CALL_SECONDS, Group, StepBudget
 from app.live.runtime import BackgroundPool, LiveRuntime
 from app.live.session import paced
+from app.live.stacked import COMPILE_AFTER_TICKS
 from app.main import create_app
 from app.protocol.mlp import MlpConfig
 from app.settings import Settings
-from models import neurons
+from models import neurons, xla_budget
 from models.mlp import Architecture
 
 
@@ -240,6 +241,31 @@ def test_max_speed_with_nothing_ready_trains_padded_while_its_exact_trace_compil
         assert session.group.trainer.unroll == 1
         assert session.group.trainer.shape.fits(session.arch)
         assert session in runner._waiting and own in runner._building
+    finally:
+        live.compiler.shutdown(wait=False, cancel_futures=True)
+        hold.set()
+
+
+@pytest.mark.parametrize("spent", [False, True])
+def test_past_the_xla_build_budget_groups_and_max_speed_stay_plain(spent: bool) -> None:
+    """TensorFlow never frees an XLA build: once the process has made `max_xla_builds`, a group
+    that trains on queues no build, and max speed trains in its padded shape, not an exact one."""
+    budget = xla_budget.made() + (0 if spent else 1000)
+    live = LiveRuntime(Settings(use_xla=True, max_xla_builds=budget))
+    runner = live.stacked
+    hold = threading.Event()  # a compiler held busy: a build is queued, never run
+    live.compiler = BackgroundPool(1, "xla")
+    live.compiler.submit(hold.wait)
+    try:
+        session = live.open(MlpSession)
+        # A shape no other test compiles (its batch pads to 4).
+        session.configure({"hidden": [7, 3, 5], "batch_size": 3, "speed": "max"})
+        assert (runner._own(session).unroll == 1) is spent
+        group = session.group
+        group.training_ticks = COMPILE_AFTER_TICKS
+        runner._maybe_compile(group, group.prepare_idle())
+        assert ((group.shape, 1) in runner._compiling) is not spent
+        assert live.compiling == (1 if spent else 3)  # the hold, (the exact build, the group's)
     finally:
         live.compiler.shutdown(wait=False, cancel_futures=True)
         hold.set()
