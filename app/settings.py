@@ -47,8 +47,11 @@ class Settings(BaseSettings):
     tf_threads: int = Field(2, ge=1, le=64)
     # Sessions trained together in one call; more make several groups, trained in parallel.
     max_group_size: int = Field(64, ge=1, le=1024)
-    # Compiled trainers kept (one per architecture); older ones are dropped so memory stays flat.
-    max_traces: int = Field(24, ge=2, le=1000)
+    # Compiled trainers kept (one per padded shape, or exact one at max speed); older ones are
+    # dropped so memory stays flat. A class trying depths 0-6 and widths 1-50 reaches 31 padded
+    # shapes: with fewer kept, it retraced all the time (a stand-in shape meanwhile, and ~100 KiB
+    # TensorFlow keeps of each dropped graph). A plain trace is 3-5 MiB.
+    max_traces: int = Field(48, ge=2, le=1000)
     # XLA builds one process makes for the shapes students choose (MLP, RNN): TensorFlow never
     # frees one (5-30 MiB each), so past this many new shapes train on plain traces
     # (`models/xla_budget.py`). Start-up makes ~15; a varied class of 30, 50-90.

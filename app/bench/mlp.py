@@ -21,7 +21,9 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from app.bench import BenchContext, Row, slope
-from app.bench.server import accepted, running_server, wait_until_warm, workers
+from app.bench.server import accepted, running_server, traces_held, wait_until_warm, workers
+from app.protocol.mlp import MAX_LAYERS, MAX_NEURONS
+from models.mlp import WIDTHS
 
 SECTION = "mlp"
 XOR_MAX = {
@@ -36,7 +38,6 @@ XOR_MAX = {
 WIDE_MAX = {**XOR_MAX, "hidden": [50, 50]}
 TF_PLAYGROUND_STEPS = {"[4, 2]": 218_000, "[50, 50]": 3_000}  # its nn.ts in Node, this machine
 HOG = "while True: pass"
-FILL_TRACES = 300  # varied sessions that trace every shape before memory is measured
 
 
 class Client:
@@ -338,33 +339,49 @@ async def _capacity(ctx: BenchContext, counts: list[int], seconds: float, label:
 
 
 async def _memory(ctx: BenchContext, sessions: int) -> list[Row]:
-    """Resident memory over varied sessions, after `FILL_TRACES` more: those trace the shapes (31,
-    past `max_traces`: the cache fills, then evicts and retraces), a bounded cost, not a session's."""
+    """Resident memory over varied sessions (depths 0-6, widths 1-50), after one session of each of
+    the shapes they pad to has had it traced: a trace is a bounded cost, not a session's."""
     proc = psutil.Process(ctx.pid)
-    rng = random.Random(1)
-    activations = ["tanh", "relu", "sigmoid", "linear"]
     header = _header()
-    points = []
-    for i in range(FILL_TRACES + sessions):
+
+    async def train(hidden: list[int], activation: str = "tanh") -> None:
         c = await Client.open(_ws(ctx.base), header)
-        depth = rng.randint(0, 6)
-        hidden = [rng.randint(1, 50) for _ in range(depth)]
-        await c.send({"type": "config", "hidden": hidden, "activation": rng.choice(activations)})
+        await c.send({"type": "config", "hidden": hidden, "activation": activation})
         await c.send({"type": "step"})
         await c.until_version(1, timeout=60)
         await c.close()
-        if i >= FILL_TRACES and (i - FILL_TRACES) % 50 == 0:
+
+    shapes = [[]] + [[w] * depth for depth in range(1, MAX_LAYERS + 1) for w in WIDTHS]
+    for hidden in shapes:
+        await train(hidden)
+    await asyncio.to_thread(wait_until_warm, ctx)
+    traces_before = traces_held(ctx)
+    rng = random.Random(1)
+    activations = ["tanh", "relu", "sigmoid", "linear"]
+    points = []
+    for i in range(sessions):
+        hidden = [rng.randint(1, MAX_NEURONS) for _ in range(rng.randint(0, MAX_LAYERS))]
+        await train(hidden, rng.choice(activations))
+        if i % 50 == 0:
             points.append((i, proc.memory_info().rss / 2**20))
     slope_kib = slope(points) * 1024
+    traces_after = traces_held(ctx)
     return [
         Row(
             SECTION,
-            f"resident memory slope per session over {sessions:,} varied sessions, after"
-            f" {FILL_TRACES} that fill the trace cache",
+            f"resident memory slope per session over {sessions:,} varied sessions, after one of"
+            f" each of their {len(shapes)} shapes",
             f"{slope_kib:+.1f} KiB ({points[0][1]:.0f} → {points[-1][1]:.0f} MiB)",
             "flat (≤ 50 KiB/session)",
             slope_kib <= 50,
-        )
+        ),
+        Row(
+            SECTION,
+            "compiled calls held before / after those sessions (/metrics playground_traces)",
+            f"{traces_before} / {traces_after}",
+            "no growth",
+            traces_after <= traces_before,
+        ),
     ]
 
 
@@ -384,7 +401,7 @@ async def _bench(ctx: BenchContext) -> list[Row]:
     rows += await _frame_sizes(ctx.base)
     counts = [50, 100, 120] if ctx.quick else [50, 75, 100, 120]  # 120: a process's session cap
     rows += await _capacity(ctx, counts, 2 if ctx.quick else 4, "1 worker")
-    rows += await _memory(ctx, 300 if ctx.quick else 1000)
+    rows += await _memory(ctx, 500 if ctx.quick else 1000)
     return rows
 
 
