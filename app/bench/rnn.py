@@ -201,7 +201,9 @@ async def _first_frame(base: str, started: float) -> Row:
     await c.close()
     first, age = time.monotonic() - opened, opened - started
     return Row(
-        SECTION, "first session → first frame (server up for)", f"{first:.1f} s ({age:.0f} s)"
+        SECTION,
+        "first session → first frame (the server up for)",
+        f"{first * 1000:.0f} ms ({age:.0f} s)",
     )
 
 
