@@ -2,9 +2,10 @@
 against the real server. Resident memory should stay flat (its slope per session is reported),
 the traces bounded, and no thread left behind.
 
-The server keeps its compiled calls per shape (and an MLP's XLA builds per group size too), up to
-`max_traces`: the first session of a shape, or the first group of its size, builds one (~1-20 MiB),
-a bounded cost, not a session's. So every call the plan can reach is built first, each shape at
+The server keeps its compiled calls per shape (and an MLP's XLA builds per group size too): the
+first session of a shape, or the first group of its size, builds one (a plain trace 3-5 MiB, an
+XLA build 5-30 MiB, which TensorFlow never frees), a cost bounded by `max_traces` and
+`max_xla_builds`, not a session's; the first row says what they took. So every call the plan can reach is built first, each shape at
 each group size `AT_ONCE` students reach, and the slope is measured over the churn after that;
 the traces held before and after it show that it built nothing new. (tests/app/test_churn.py
 checks the in-process side with fewer sessions: tasks, threads, the trace cache.)"""

@@ -174,7 +174,8 @@ class StackedRunner:
         return trainer
 
     def _evict_trainers(self) -> None:
-        # Dropping a trainer frees its traces; one a group still holds lives on with the group.
+        # Dropping a trainer frees its graphs, not its XLA builds (`models/xla_budget.py`); one a
+        # group still holds lives on with the group.
         in_use = {g.trainer for g in self.groups} | set(self._building)
         for key, trainer in list(self.trainers.items()):
             if len(self.trainers) <= self.settings.max_traces:
