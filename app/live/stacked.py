@@ -167,21 +167,22 @@ class StackedRunner:
         key = (shape, s.grid_size, s.neuron_grid_size, unroll)
         trainer = self.trainers.get(key)
         if trainer is None:
+            self._evict_trainers(s.max_traces - 1)
             trainer = Trainer(shape, s.grid_size, s.neuron_grid_size, DOMAIN, unroll)
             self.trainers[key] = trainer
-            self._evict_trainers()
         self.trainers.move_to_end(key)
         return trainer
 
-    def _evict_trainers(self) -> None:
-        # Dropping a trainer frees its graphs, not its XLA builds (`models/xla_budget.py`); one a
-        # group still holds lives on with the group.
+    def _evict_trainers(self, keep: int) -> None:
+        """Drops trainers no group holds until `keep` are left: the least recently used first,
+        those without XLA builds before those with. Dropping a trainer frees its graphs, not its
+        builds (`models/xla_budget.py`): its shape coming back would build them again."""
         in_use = {g.trainer for g in self.groups} | set(self._building)
-        for key, trainer in list(self.trainers.items()):
-            if len(self.trainers) <= self.settings.max_traces:
+        unused = [key for key, trainer in self.trainers.items() if trainer not in in_use]
+        for key in sorted(unused, key=lambda k: bool(self.trainers[k].xla_ready)):  # stable: LRU
+            if len(self.trainers) <= keep:
                 break
-            if trainer not in in_use:
-                del self.trainers[key]
+            del self.trainers[key]
 
     def warm_up(self, sessions: list[tuple[LiveSession, bool]]) -> None:
         """Traces the shapes of `sessions` in the background, so nobody waits for them; the call of

@@ -22,7 +22,7 @@ from app.main import create_app
 from app.protocol.mlp import MlpConfig
 from app.settings import Settings
 from models import neurons, xla_budget
-from models.mlp import Architecture
+from models.mlp import Architecture, TraceShape
 
 
 def test_a_full_class_splits_into_groups_that_share_one_trace() -> None:
@@ -269,6 +269,23 @@ def test_past_the_xla_build_budget_groups_and_max_speed_stay_plain(spent: bool) 
     finally:
         live.compiler.shutdown(wait=False, cancel_futures=True)
         hold.set()
+
+
+def test_trainers_without_xla_builds_are_dropped_first() -> None:
+    """TensorFlow never frees an XLA build: a trainer with builds is dropped after the plain ones,
+    least recently used first within each, and never the one just asked for."""
+    runner = LiveRuntime(Settings(max_traces=2)).stacked
+    # Shapes no other test trains in (one input, layers of 3, batch 1).
+    built, plain, new = (TraceShape(1, (3,) * depth, 1) for depth in (4, 5, 6))
+    try:
+        runner._trainer(built).xla_ready.add(1)  # as if built: only the bookkeeping matters here
+        runner._trainer(plain)
+        assert runner._trainer(new) in runner.trainers.values()
+        kept = {key[0] for key in runner.trainers}
+        assert kept == {built, new}
+    finally:
+        for key in [k for k in runner.trainers if k[0] in (built, plain, new)]:
+            del runner.trainers[key]
 
 
 def test_a_new_setting_hurries_the_next_frame_without_a_second_one_early() -> None:
