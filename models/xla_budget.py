@@ -14,7 +14,7 @@ import threading
 log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _made = 0
-_refused = False  # the first refusal is logged, the rest are not
+_spent_said = False  # the budget's end is logged once
 
 
 def made() -> int:
@@ -23,23 +23,34 @@ def made() -> int:
 
 
 def left(limit: int | None) -> bool:
-    """Whether a build may still be made under `limit` (None: no limit)."""
-    return limit is None or _made < limit
+    """Whether a build may still be made under `limit` (None: no limit). The first time it may
+    not is logged: from then on new shapes train slower."""
+    if limit is None or _made < limit:
+        return True
+    _say_spent()
+    return False
 
 
 def take(limit: int | None) -> bool:
     """Counts a build about to be made, if `limit` allows another (None: no limit); whether it
-    may be made. The first refusal is logged: from then on new shapes train slower."""
-    global _made, _refused
+    may be made."""
+    global _made
     with _lock:
-        if left(limit):
+        if limit is None or _made < limit:
             _made += 1
             return True
-        if not _refused:
-            _refused = True
-            log.warning(
-                "%d XLA builds made, the most this process makes (max_xla_builds): new shapes "
-                "run their plain traces from now on",
-                _made,
-            )
-        return False
+    _say_spent()
+    return False
+
+
+def _say_spent() -> None:
+    global _spent_said
+    with _lock:
+        if _spent_said:
+            return
+        _spent_said = True
+    log.warning(
+        "%d XLA builds made, the most this process makes (max_xla_builds): new shapes run "
+        "their plain traces from now on",
+        _made,
+    )
