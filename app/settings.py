@@ -54,7 +54,8 @@ class Settings(BaseSettings):
     max_traces: int = Field(48, ge=2, le=1000)
     # XLA builds one process makes for the shapes students choose (MLP, RNN): TensorFlow never
     # frees one (5-30 MiB each), so past this many new shapes train on plain traces
-    # (`models/xla_budget.py`). Start-up makes ~15; a varied class of 30, 50-90.
+    # (`models/xla_budget.py`). Start-up makes 12; the churn bench's 19 shapes at group sizes 1-8
+    # make 60 more (~1 GiB).
     max_xla_builds: int = Field(128, ge=0)
     # `serve --workers N`: a worker whose resident memory passes this many MiB is replaced (0:
     # never). Its replacement starts first; then it takes no new connections and exits once its

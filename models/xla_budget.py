@@ -1,8 +1,8 @@
 """How many XLA builds this process may still make.
 
 TensorFlow keeps every executable it builds until the process ends: dropping the function that
-built it frees its graph, not the executable. Measured for an MLP trainer: 25-95 MiB for its first
-build, 5-19 MiB for each further group size, ~5 MiB back when the trainer is dropped. So the
+built it frees its graph, not the executable. Measured for an MLP trainer: 21-102 MiB for its
+first build, 5-20 MiB for each further group size, 4-11 MiB back when the trainer is dropped. So the
 per-shape caches whose shapes students choose (the MLP's trainers, the RNN's builds) take their
 builds from one count for the process; past it, a new shape runs its plain trace. A new process
 starts the count again (`serve --workers N` with `recycle_rss_mib` replaces a worker).

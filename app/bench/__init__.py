@@ -49,11 +49,35 @@ def format_table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def slope(points: list[tuple[float, float]]) -> float:
-    """Least-squares slope of (x, y) points."""
-    xs, ys = zip(*points, strict=True)
-    mx, my = statistics.fmean(xs), statistics.fmean(ys)
-    return sum((x - mx) * (y - my) for x, y in points) / sum((x - mx) ** 2 for x in xs)
+def memory_rows(
+    section: str, over: str, points: list[tuple[int, float]], traces: tuple[int, int]
+) -> list[Row]:
+    """The rows saying the server's memory stayed flat `over` some sessions: the least-squares
+    slope of its resident memory (session, MiB) per session, and the compiled calls it held
+    before and after (`app.bench.server.traces_held`)."""
+    slope_kib = float("nan")
+    if len(points) >= 2:
+        xs, ys = zip(*points, strict=True)
+        mx, my = statistics.fmean(xs), statistics.fmean(ys)
+        slope = sum((x - mx) * (y - my) for x, y in points) / sum((x - mx) ** 2 for x in xs)
+        slope_kib = slope * 1024
+    before, after = traces
+    return [
+        Row(
+            section,
+            f"resident memory slope per session {over}",
+            f"{slope_kib:+.1f} KiB ({points[0][1]:.0f} → {points[-1][1]:.0f} MiB)",
+            "flat (≤ 50 KiB/session)",
+            slope_kib <= 50,
+        ),
+        Row(
+            section,
+            "compiled calls held before / after them (/metrics playground_traces)",
+            f"{before} / {after}",
+            "no growth",
+            after <= before,
+        ),
+    ]
 
 
 def median_ms(fn: Callable[[], object], warmup: int, runs: int) -> float:

@@ -5,9 +5,10 @@ the traces bounded, and no thread left behind.
 The server keeps its compiled calls per shape (and an MLP's XLA builds per group size too): the
 first session of a shape, or the first group of its size, builds one (a plain trace 3-5 MiB, an
 XLA build 5-30 MiB, which TensorFlow never frees), a cost bounded by `max_traces` and
-`max_xla_builds`, not a session's; the first row says what they took. So every call the plan can reach is built first, each shape at
-each group size `AT_ONCE` students reach, and the slope is measured over the churn after that;
-the traces held before and after it show that it built nothing new. (tests/app/test_churn.py
+`max_xla_builds`, not a session's; the first row says what they took. So every call the plan can
+reach is built first, each shape at each group size `AT_ONCE` students reach, and the slope is
+measured over the churn after that; the traces held before and after it show that it built
+nothing new. (tests/app/test_churn.py
 checks the in-process side with fewer sessions: tasks, threads, the trace cache.)"""
 
 import asyncio
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 import psutil
 from websockets.asyncio.client import connect
 
-from app.bench import BenchContext, Row, slope
+from app.bench import BenchContext, Row, memory_rows
 from app.bench.load import Frames
 from app.bench.server import traces_held, wait_until_warm
 from app.live.stacked import COMPILE_AFTER_TICKS
@@ -152,8 +153,6 @@ async def _churn(ctx: BenchContext, sessions: int) -> list[Row]:
     await asyncio.sleep(2)  # the last sessions' sockets close
     threads_after, traces_after = server.num_threads(), traces_held(ctx)
     settled = [p for p in points if p[0] >= 100]
-    slope_kib = slope(settled) * 1024 if len(settled) >= 2 else float("nan")
-    first, last = settled[0][1], settled[-1][1]
     return [
         Row(
             SECTION,
@@ -166,19 +165,11 @@ async def _churn(ctx: BenchContext, sessions: int) -> list[Row]:
             f"{sessions} varied sessions opened, trained {FRAMES} frames, closed: sessions/s",
             f"{sessions / seconds:.1f}",
         ),
-        Row(
+        *memory_rows(
             SECTION,
-            "resident memory slope per session (after the builds and 100 sessions more)",
-            f"{slope_kib:+.1f} KiB ({first:.0f} → {last:.0f} MiB)",
-            "flat (≤ 50 KiB/session)",
-            slope_kib <= 50,
-        ),
-        Row(
-            SECTION,
-            "compiled calls held before / after the churn (/metrics playground_traces)",
-            f"{traces_before} / {traces_after}",
-            "no growth",
-            traces_after <= traces_before,
+            f"over the {sessions} sessions, after the builds and 100 of them",
+            settled,
+            (traces_before, traces_after),
         ),
         Row(
             SECTION,

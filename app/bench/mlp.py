@@ -20,7 +20,7 @@ import psutil
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from app.bench import BenchContext, Row, slope
+from app.bench import BenchContext, Row, memory_rows
 from app.bench.server import accepted, running_server, traces_held, wait_until_warm, workers
 from app.protocol.mlp import MAX_LAYERS, MAX_NEURONS
 from models.mlp import WIDTHS
@@ -364,25 +364,8 @@ async def _memory(ctx: BenchContext, sessions: int) -> list[Row]:
         await train(hidden, rng.choice(activations))
         if i % 50 == 0:
             points.append((i, proc.memory_info().rss / 2**20))
-    slope_kib = slope(points) * 1024
-    traces_after = traces_held(ctx)
-    return [
-        Row(
-            SECTION,
-            f"resident memory slope per session over {sessions:,} varied sessions, after one of"
-            f" each of their {len(shapes)} shapes",
-            f"{slope_kib:+.1f} KiB ({points[0][1]:.0f} → {points[-1][1]:.0f} MiB)",
-            "flat (≤ 50 KiB/session)",
-            slope_kib <= 50,
-        ),
-        Row(
-            SECTION,
-            "compiled calls held before / after those sessions (/metrics playground_traces)",
-            f"{traces_before} / {traces_after}",
-            "no growth",
-            traces_after <= traces_before,
-        ),
-    ]
+    over = f"over {sessions:,} varied sessions, after one of each of their {len(shapes)} shapes"
+    return memory_rows(SECTION, over, points, (traces_before, traces_held(ctx)))
 
 
 async def _bench(ctx: BenchContext) -> list[Row]:
