@@ -6,6 +6,8 @@ import os
 import socket
 import sys
 
+from pydantic import ValidationError
+
 from app.settings import Settings
 
 
@@ -32,7 +34,21 @@ def server_config(app, settings, log_level: str = "info"):
 def serve_settings(args: argparse.Namespace) -> Settings:
     """The settings `serve` runs with: PLAYGROUND_* variables, overridden by --host and --port."""
     given = {"host": args.host, "port": args.port}
-    return Settings(**{name: value for name, value in given.items() if value is not None})
+    return load_settings(**{name: value for name, value in given.items() if value is not None})
+
+
+def load_settings(**given) -> Settings:
+    """Settings from the PLAYGROUND_* variables (and `given`); a value out of range exits with
+    the variable, the rule and the value, not a traceback."""
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        lines = [
+            f"  PLAYGROUND_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}. "
+            f"Received: {e['input']!r}"
+            for e in exc.errors()
+        ]
+        sys.exit("playground: invalid settings:\n" + "\n".join(lines))
 
 
 def check_port(host: str, port: int) -> None:
@@ -145,7 +161,7 @@ def _configure_tensorflow(pool_threads: int) -> None:
 
 
 def _worker(args: argparse.Namespace) -> None:
-    settings = Settings()
+    settings = load_settings()
     if not settings.redis_url:
         sys.exit(
             "playground worker: set PLAYGROUND_REDIS_URL (e.g. redis://127.0.0.1:6379/0) to the "

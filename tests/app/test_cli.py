@@ -1,5 +1,5 @@
-"""`playground serve`: its port and host come from PLAYGROUND_* unless a flag says otherwise;
-`playground bench --only` refuses a section it does not have."""
+"""`playground serve`: its port and host come from PLAYGROUND_* unless a flag says otherwise, and a
+setting out of range is named; `playground bench --only` refuses a section it does not have."""
 
 import os
 import socket
@@ -73,6 +73,20 @@ def test_a_busy_port_fails_fast_and_says_so(how: str) -> None:
     assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
     assert "make run PORT=" in done.stderr
     assert "tensorflow imported: False" in done.stdout
+
+
+def test_a_setting_out_of_range_exits_naming_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PLAYGROUND_MAX_XLA_BUILDS", "-1")
+    monkeypatch.setenv("PLAYGROUND_TF_THREADS", "many")
+    with pytest.raises(SystemExit) as exited:
+        parse()
+    message = str(exited.value.code)
+    assert message.startswith("playground: invalid settings:")
+    assert (
+        "PLAYGROUND_MAX_XLA_BUILDS: Input should be greater than or equal to 0. Received: '-1'"
+        in (message)
+    )
+    assert "PLAYGROUND_TF_THREADS: Input should be a valid integer" in message
 
 
 def test_bench_only_names_what_it_can_run_before_starting_a_server() -> None:
