@@ -37,6 +37,10 @@ class Outbox:
         if self.tap is not None:
             self.tap(text, data)
 
+    def drop_frame(self) -> None:
+        """Forgets a frame not yet sent: it belongs to a run that has just been replaced."""
+        self._frame = None
+
     async def next_outgoing(self) -> tuple[str | None, tuple[str, bytes] | None]:
         """Waits for something to send: queued control messages first, then the newest frame."""
         while not self._outbox and self._frame is None:

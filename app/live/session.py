@@ -97,6 +97,7 @@ class LiveSession(Outbox):
         self.gen += 1
         self.step = 0
         self.diverged = False
+        self.drop_frame()  # else the old run's last frame could follow the new run's state
         self.init_weights()
         self.want_frame()
 

@@ -328,3 +328,23 @@ def test_a_session_closed_just_after_a_new_setting_stops_training() -> None:
             return task.done()
 
     assert asyncio.run(run())
+
+
+def test_a_restart_drops_the_old_runs_frame_not_yet_sent() -> None:
+    """A diverged run's last frame must not reach the page after the new run's state."""
+    s = NeuronSession(LiveRuntime(Settings(use_xla=False)))
+    s.diverge()
+    s.offer_frame(json.dumps({"type": "frame", "diverged": True}), b"")
+    s.step_once()  # starts over
+
+    async def outgoing() -> list:
+        sent = []
+        while True:
+            try:
+                sent.append(await asyncio.wait_for(s.next_outgoing(), 0.05))
+            except TimeoutError:
+                return sent
+
+    sent = asyncio.run(outgoing())
+    assert [frame for _, frame in sent if frame is not None] == []
+    assert [json.loads(text)["diverged"] for text, _ in sent] == [True, False]
