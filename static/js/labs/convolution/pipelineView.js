@@ -95,7 +95,7 @@ function drawBars(body, values, probabilities) {
     bar.style.background = divergingCss(probabilities ? 1 : v / scale);
     const label = document.createElement("span");
     label.className = "value";
-    label.textContent = probabilities ? `${(v * 100).toFixed(1)}%` : v.toFixed(3);
+    label.textContent = probabilities ? `${(v * 100).toFixed(1)}\u00a0%` : v.toFixed(3);
     item.append(bar, label);
     list.append(item);
   }

@@ -4,8 +4,8 @@
 import { THEME_CHANGE } from "../../lab/page.js";
 import { formatNumber } from "./format.js";
 
-/** Okabe-Ito colours, distinguishable by colour-blind viewers; gray and alpha follow the theme. */
-const CHANNEL_COLORS = { R: "#d55e00", G: "#009e73", B: "#0072b2" };
+/** R, G and B take the theme's --channel-* colours (images.css); gray and alpha its ink. */
+const CHANNEL_VARIABLES = { R: "--channel-r", G: "--channel-g", B: "--channel-b" };
 const LABEL_EM = 0.68; // the axis labels' size, in the page's rem (larger in presentation mode)
 
 export class Histogram {
@@ -69,7 +69,8 @@ export class Histogram {
 
     counts.forEach((row, c) => {
       const name = data.channels[c]?.name ?? "";
-      ctx.strokeStyle = CHANNEL_COLORS[name] ?? (name === "alpha" || name === "A" ? muted : ink);
+      const colour = CHANNEL_VARIABLES[name] && css.getPropertyValue(CHANNEL_VARIABLES[name]).trim();
+      ctx.strokeStyle = colour || (name === "alpha" || name === "A" ? muted : ink);
       ctx.setLineDash(name === "alpha" || name === "A" ? [4, 3] : []);
       ctx.lineWidth = 2;
       ctx.globalAlpha = 0.9;
