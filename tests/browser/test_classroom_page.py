@@ -116,3 +116,12 @@ def test_a_student_follows_the_instructor_then_forks(live_server: str, pages, sc
     settle(student)
     assert student.evaluate(READ_GRID) == teacher.evaluate(READ_GRID)
     assert errors == []
+
+
+def test_fork_before_the_room_socket_opens_is_told_not_lost(live_server: str, page: Page):
+    code = page.request.post(f"{live_server}/api/rooms", data={"lab": "mlp"}).json()["code"]
+    page.route_web_socket(re.compile(r"/ws/rooms/"), lambda ws: ws.close())  # it never opens
+    page.goto(f"{live_server}/labs/mlp?room={code}")
+    page.get_by_role("button", name="Fork: try it myself").click()
+    expect(page.locator("#error-banner")).to_contain_text("press Fork again in a moment")
+    expect(page.locator("#room-mode")).to_have_text(re.compile("Following"))

@@ -121,7 +121,10 @@ export class Room {
 
   /** Student: asks for the instructor's run as it is now; `forked` moves the page onto it. */
   requestFork() {
-    this.socket?.send({ type: "fork" });
+    if (!this.socket?.send({ type: "fork" })) {
+      throw new Error("The room's connection is not open yet: press Fork again in a moment.");
+    }
+    errors.clear("room");
   }
 
   /** Student: back to following the instructor, from their newest state, data and frame. */
