@@ -28,13 +28,15 @@ JSON_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def read_capped_body(request: Request, max_bytes: int) -> bytes:
+async def read_capped_body(request: Request, max_bytes: int, quoted: int | None = None) -> bytes:
     """The request body, or 413 as soon as it is known to exceed `max_bytes`.
 
     A declared `Content-Length` over the cap is refused before a byte is read; a chunked body
     (or one whose `Content-Length` lies) is counted while it streams and refused at the limit, so
-    memory never holds more than `max_bytes` plus one chunk.
+    memory never holds more than `max_bytes` plus one chunk. The message names `quoted` bytes
+    when given: the limit the user knows (a photo's, where the cap adds room for a form).
     """
+    limit = max_bytes if quoted is None else quoted
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
@@ -42,12 +44,12 @@ async def read_capped_body(request: Request, max_bytes: int) -> bytes:
                 400, f"Content-Length must be a whole number. Received: {declared!r}"
             )
         if int(declared) > max_bytes:
-            raise HTTPException(413, _too_large(int(declared), max_bytes))
+            raise HTTPException(413, _too_large(int(declared), limit))
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > max_bytes:
-            raise HTTPException(413, _too_large(len(body), max_bytes, at_least=True))
+            raise HTTPException(413, _too_large(len(body), limit, at_least=True))
     return bytes(body)
 
 
@@ -68,15 +70,21 @@ class StrictJSONRoute(APIRoute):
 
     # None: the app's `Settings.max_json_bytes`; a function: of the settings (an upload's cap).
     max_body_bytes: int | Callable[[Any], int] | None = None
+    # The limit a 413 names, a function of the settings; None: the cap itself.
+    quoted_bytes: Callable[[Any], int] | None = None
 
     @classmethod
-    def capped(cls, max_bytes: int | Callable[[Any], int]) -> type["StrictJSONRoute"]:
+    def capped(
+        cls, max_bytes: int | Callable[[Any], int], quoted: Callable[[Any], int] | None = None
+    ) -> type["StrictJSONRoute"]:
         """This route class with its own cap, for a router whose bodies are larger: a number of
-        bytes, or a function of the app's settings (`lambda s: s.max_upload_bytes`)."""
+        bytes, or a function of the app's settings (`lambda s: s.max_upload_bytes`); `quoted`,
+        the limit its 413 names instead."""
         if isinstance(max_bytes, int):
             return type(f"{cls.__name__}{max_bytes}", (cls,), {"max_body_bytes": max_bytes})
-        cap = staticmethod(max_bytes)  # not a method of the route
-        return type(f"{cls.__name__}_{max_bytes.__name__}", (cls,), {"max_body_bytes": cap})
+        # staticmethod: not methods of the route
+        fields = {"max_body_bytes": staticmethod(max_bytes), "quoted_bytes": staticmethod(quoted)}
+        return type(f"{cls.__name__}_{max_bytes.__name__}", (cls,), fields)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -85,8 +93,9 @@ class StrictJSONRoute(APIRoute):
             settings = request.app.state.settings
             cap = self.max_body_bytes or settings.max_json_bytes
             cap = cap(settings) if callable(cap) else cap
+            quoted = self.quoted_bytes(settings) if self.quoted_bytes else None
             # FastAPI reuses a body already read and parsed (its GzipRequest recipe).
-            request._body = await read_capped_body(request, cap)
+            request._body = await read_capped_body(request, cap, quoted)
             if request._body and _declares_json(request):
                 try:
                     request._json = json.loads(

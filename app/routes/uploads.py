@@ -141,7 +141,7 @@ def add_photo_route(router: APIRouter, path: str, endpoint: Callable, **options)
         path,
         endpoint,
         methods=["POST"],
-        route_class_override=StrictJSONRoute.capped(photo_cap),
+        route_class_override=StrictJSONRoute.capped(photo_cap, lambda s: s.max_upload_bytes),
         openapi_extra=PHOTO_BODY,
         **options,
     )

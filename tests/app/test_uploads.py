@@ -18,6 +18,7 @@ from PIL import Image
 
 from app.image_store import ImageStore, StoredImage
 from app.main import create_app
+from app.routes.uploads import photo_cap
 from app.settings import Settings
 from tests.app.json_api import error_text
 
@@ -140,6 +141,18 @@ def test_byte_cap_from_settings() -> None:
 
         r = c.post("/api/images", content=chunks())
         assert r.status_code == 413 and "at least" in r.json()["detail"]
+
+
+def test_a_photo_routes_413_names_the_photo_cap_not_the_room_for_a_form() -> None:
+    """A photo endpoint takes a form too, so its body cap has room for the boundaries; its 413s,
+    the route's and the decoder's, both name the photo's cap."""
+    cap = 50_000
+    with TestClient(create_app(Settings(max_upload_bytes=cap))) as c:
+        path = f"/api/cnn/datasets/{c.post('/api/cnn/datasets').json()['id']}/images?label=dog"
+        for size in (cap + 1, photo_cap(c.app.state.settings) + 1):
+            r = c.post(path, content=b"\xff\xd8\xff" + bytes(size - 3))
+            assert r.status_code == 413
+            assert f"at most {cap:,}" in r.json()["detail"] and f"{size:,} bytes" in error_text(r)
 
 
 def test_the_store_is_bounded_and_evicts_the_oldest(client: TestClient) -> None:
