@@ -6,6 +6,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from models import xla_budget
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -115,6 +117,10 @@ class Settings(BaseSettings):
     room_join_burst: int = Field(20, ge=1)
     # A data set folder on the server in the Stanford Dogs layout (Images/n02085620-Chihuahua/).
     datasets_dir: Path | None = None
+
+    def may_build_xla(self) -> bool:
+        """XLA is on and this process may still make a build (`max_xla_builds`)."""
+        return self.use_xla and xla_budget.left(self.max_xla_builds)
 
 
 @lru_cache

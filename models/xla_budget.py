@@ -25,7 +25,7 @@ def made() -> int:
 def left(limit: int | None) -> bool:
     """Whether a build may still be made under `limit` (None: no limit). The first time it may
     not is logged: from then on new shapes train slower."""
-    if limit is None or _made < limit:
+    if _allows(limit):
         return True
     _say_spent()
     return False
@@ -36,11 +36,15 @@ def take(limit: int | None) -> bool:
     may be made."""
     global _made
     with _lock:
-        if limit is None or _made < limit:
+        if _allows(limit):
             _made += 1
             return True
     _say_spent()
     return False
+
+
+def _allows(limit: int | None) -> bool:
+    return limit is None or _made < limit
 
 
 def _say_spent() -> None:

@@ -66,7 +66,9 @@ def memory_rows(
         Row(
             section,
             f"resident memory slope per session {over}",
-            f"{slope_kib:+.1f} KiB ({points[0][1]:.0f} → {points[-1][1]:.0f} MiB)",
+            f"{slope_kib:+.1f} KiB ({points[0][1]:.0f} → {points[-1][1]:.0f} MiB)"
+            if points
+            else "no samples",
             "flat (≤ 50 KiB/session)",
             slope_kib <= 50,
         ),

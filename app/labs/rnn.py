@@ -29,7 +29,7 @@ from app.protocol.rnn import (
     RnnDataMessage,
     RnnFrameMessage,
 )
-from models import rnn, xla_budget
+from models import rnn
 from models.rnn import BATCH_SIZE, CELLS, FORECASTS, GATES, MEMORY_TASKS, OPTIMIZERS, TASKS
 
 log = logging.getLogger(__name__)
@@ -273,7 +273,7 @@ class RnnSession(LiveSession):
     def _compile(self, shape: rnn.TraceShape) -> None:
         s = self.settings
         built = rnn.is_compiled(shape) or shape in _compiling
-        if not s.use_xla or built or not xla_budget.left(s.max_xla_builds):
+        if built or not s.may_build_xla():
             return
         _compiling.add(shape)
 

@@ -18,7 +18,6 @@ from concurrent.futures import Future
 
 from app.live.group import Group
 from app.live.session import LiveSession, paced
-from models import xla_budget
 from models.datasets import DOMAIN
 from models.mlp import Architecture, Batch, TraceShape, Trainer
 
@@ -79,8 +78,7 @@ class StackedRunner:
         """The trainer a session belongs in: its exact shape at max speed (while the process may
         still make XLA builds), else its padded one."""
         arch = session.arch
-        s = self.settings
-        if session.is_max_speed and s.use_xla and xla_budget.left(s.max_xla_builds):
+        if session.is_max_speed and self.settings.may_build_xla():
             return self._trainer(arch.exact, EXACT_UNROLL)
         return self._trainer(arch.shape)
 
@@ -250,7 +248,7 @@ class StackedRunner:
     def _maybe_compile(self, group: Group, batch: Batch) -> None:
         """Builds the XLA version of a group's call in the background; calls switch when ready."""
         s = self.settings
-        if not s.use_xla or not xla_budget.left(s.max_xla_builds):
+        if not s.may_build_xla():
             return
         trainer, capacity = group.trainer, len(group.slots)
         key = (trainer.shape, capacity)

@@ -82,10 +82,8 @@ def test_a_setting_out_of_range_exits_naming_its_variable(monkeypatch: pytest.Mo
         parse()
     message = str(exited.value.code)
     assert message.startswith("playground: invalid settings:")
-    assert (
-        "PLAYGROUND_MAX_XLA_BUILDS: Input should be greater than or equal to 0. Received: '-1'"
-        in (message)
-    )
+    rule = "Input should be greater than or equal to 0"
+    assert f"PLAYGROUND_MAX_XLA_BUILDS: {rule}. Received: '-1'" in message
     assert "PLAYGROUND_TF_THREADS: Input should be a valid integer" in message
 
 
